@@ -1,0 +1,1450 @@
+/*
+ * log_writer.c - open, recover, append (group commit), roll, retain, close.
+ *
+ * Appenders copy framed records into the "fill" batch under the log mutex
+ * and leave. The commit thread swaps the fill batch for the empty one,
+ * writes it with io_uring as one linked submission (write, fdatasync, HEAD)
+ * and then calls every appender's callback. While one batch is on its way
+ * to disk the next one fills up, so the batch size grows with the load:
+ * that is the group commit. One write is in flight at a time, so the order
+ * on disk is the order of offsets, and a callback with status 0 means every
+ * earlier record is durable too.
+ *
+ * Rolling: an appender whose records do not fit in the active segment sets
+ * roll_pending and waits. The commit thread creates the next segment (temp,
+ * fallocate, fsync, rename, fsync dir) before any record can go to it, so a
+ * failure to create it (disk full) fails only the appends that asked for it.
+ * The old segment is sealed (truncate, fdatasync, index) after its last
+ * batch is durable. Recovery copes with a crash at any point of this.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <liburing.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "alog_common.h"
+#include "log_internal.h"
+
+struct log_waiter {
+	alog_durable_fn cb;
+	void *arg;
+	uint64_t first_offset;
+};
+
+struct log_batch {
+	uint8_t *buf;
+	size_t used;
+	size_t cap;
+	struct log_waiter *waiters;
+	uint32_t nwaiters;
+	uint32_t records;
+	uint64_t first_offset;  /* offset of the first record in buf */
+	uint64_t next_offset;   /* one past the last */
+	uint64_t file_pos;      /* where buf[0] goes in its segment */
+	struct log_segment *seg;
+};
+
+/* The active segment; owned by the commit thread once the log is open. */
+struct log_segment {
+	uint64_t base;
+	int fd;
+	uint64_t cap_bytes;     /* file size (preallocated) */
+	uint64_t created_ms;
+	uint64_t data_end;      /* written bytes */
+	uint64_t next_offset;   /* written records */
+	uint64_t last_time_ms;
+	uint64_t next_index_pos;
+	struct log_idx_entry *idx;
+	uint32_t nidx, capidx;
+};
+
+/* A sealed segment, for retention and the disk budget. */
+struct log_sealed {
+	uint64_t base;
+	uint64_t next_offset;
+	uint64_t file_bytes;
+	uint64_t sealed_ms;
+};
+
+struct alog_log {
+	char dir[PATH_MAX];
+	int dirfd;
+	int lockfd;
+	int headfd;
+	struct alog_log_options o;
+	struct log_meta meta;
+	struct alog_recovery_report rep;
+
+	pthread_mutex_t mu;
+	pthread_cond_t work_cv;    /* commit thread waits for work */
+	pthread_cond_t space_cv;   /* appenders wait for room or a roll */
+	pthread_cond_t durable_cv; /* alog_log_sync waits */
+	struct log_batch batches[2];
+	struct log_batch *fill;
+	uint64_t next_offset;      /* next offset to hand out */
+	uint64_t fill_seg_pos;     /* position after fill's last byte */
+	uint64_t fill_seg_cap;     /* capacity of the segment fill targets */
+	bool roll_pending;
+	uint64_t roll_gen;
+	int roll_error;
+	bool sync_requested;
+	bool closing;
+	bool committer_idle;
+	int failed;
+	uint64_t written_offset;
+	uint64_t durable_offset;
+	uint64_t last_fsync_ns;
+	uint64_t age_roll_retry_ns; /* after a failed roll by age */
+	struct log_sealed *sealed;
+	size_t nsealed, capsealed;
+	uint64_t disk_bytes;
+	uint64_t commits, fsyncs, records, bytes;
+
+	pthread_mutex_t retain_mu;
+	struct log_segment *active; /* commit thread only, after open */
+	struct io_uring ring;
+	bool ring_ok;
+	pthread_t thread;
+	bool thread_ok;
+};
+
+void alog_log_options_init(struct alog_log_options *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->durability = ALOG_DURABLE_FSYNC;
+	o->fsync_interval_ms = 200;
+	o->record_bytes_max = 1u << 20;
+	o->segment_bytes_max = 64ull << 20;
+	o->segment_age_max_ms = 3600 * 1000;
+	o->batch_bytes_max = 4u << 20;
+	o->batch_records_max = 65536;
+	o->index_interval_bytes = 4096;
+}
+
+const char *alog_strerror(int err)
+{
+	switch (err) {
+	case 0:
+		return "success";
+	case -EDQUOT:
+		return "log disk budget reached";
+	case -ENOSPC:
+		return "disk full";
+	case -EMSGSIZE:
+		return "record too large";
+	case -ESPIPE:
+		return "record offset does not follow the log";
+	case -EBADMSG:
+		return "damaged data";
+	case -ENOTRECOVERABLE:
+		return "not an alog log directory";
+	case -ESHUTDOWN:
+		return "log is closing";
+	case -EWOULDBLOCK:
+		return "log is open by another process";
+	case -ERANGE:
+		return "offset outside the log";
+	case -EPROTONOSUPPORT:
+		return "unsupported log format version";
+	default:
+		return strerror(-err);
+	}
+}
+
+static int validate_options(const struct alog_log_options *o)
+{
+	if (o->record_bytes_max < 1 ||
+	    o->record_bytes_max > ALOG_RECORD_BYTES_HARD_MAX)
+		return -EINVAL;
+	if (o->segment_bytes_max < (1u << 20) ||
+	    o->segment_bytes_max > (1ull << 30) ||
+	    o->segment_bytes_max < LOG_SEG_HEADER_BYTES + LOG_REC_HEADER_BYTES +
+					   (uint64_t)o->record_bytes_max)
+		return -EINVAL;
+	if (o->batch_bytes_max < LOG_REC_HEADER_BYTES + o->record_bytes_max)
+		return -EINVAL;
+	if (o->batch_records_max < 1 || o->batch_records_max > (1u << 20))
+		return -EINVAL;
+	if (o->index_interval_bytes < 512 || o->index_interval_bytes > (1u << 20))
+		return -EINVAL;
+	if (o->durability != ALOG_DURABLE_FSYNC &&
+	    o->durability != ALOG_DURABLE_WRITE)
+		return -EINVAL;
+	if (o->durability == ALOG_DURABLE_WRITE && o->fsync_interval_ms == 0)
+		return -EINVAL;
+	return 0;
+}
+
+/* ---- Segments ------------------------------------------------------------ */
+
+static void segment_free(struct log_segment *seg)
+{
+	if (!seg)
+		return;
+	if (seg->fd >= 0)
+		close(seg->fd);
+	free(seg->idx);
+	free(seg);
+}
+
+static int segment_index_add(struct log_segment *seg, uint64_t offset,
+			     uint64_t pos, uint32_t interval)
+{
+	if (seg->nidx > 0 && pos < seg->next_index_pos)
+		return 0;
+	if (seg->nidx == seg->capidx) {
+		uint32_t ncap = seg->capidx ? seg->capidx * 2 : 256;
+		struct log_idx_entry *n = realloc(seg->idx, ncap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		seg->idx = n;
+		seg->capidx = ncap;
+	}
+	seg->idx[seg->nidx].rel_offset = (uint32_t)(offset - seg->base);
+	seg->idx[seg->nidx].position = (uint32_t)pos;
+	seg->nidx++;
+	seg->next_index_pos = (pos / interval + 1) * interval;
+	return 0;
+}
+
+/* Create <base>.seg at full size: temp, header, fallocate, fsync, rename,
+ * fsync dir. */
+static int segment_create(struct alog_log *log, uint64_t base,
+			  struct log_segment **out)
+{
+	char tmp[LOG_NAME_BYTES + 8], name[LOG_NAME_BYTES];
+	uint8_t hdr[LOG_SEG_HEADER_BYTES];
+	struct log_seg_header sh;
+	struct log_segment *seg;
+	int fd, rc;
+
+	log_seg_name(name, base, "seg");
+	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+	seg = calloc(1, sizeof(*seg));
+	if (!seg)
+		return -ENOMEM;
+	seg->fd = -1;
+	fd = openat(log->dirfd, tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		rc = -errno;
+		goto out_free;
+	}
+	rc = posix_fallocate(fd, 0, (off_t)log->o.segment_bytes_max);
+	if (rc != 0) {
+		rc = -rc;
+		goto out_unlink;
+	}
+	memset(&sh, 0, sizeof(sh));
+	sh.base_offset = base;
+	sh.created_ms = alog_now_ms();
+	memcpy(sh.identity, log->meta.identity, 16);
+	sh.segment_bytes_max = log->o.segment_bytes_max;
+	log_seg_header_encode(hdr, &sh);
+	rc = log_pwrite_all(fd, hdr, sizeof(hdr), 0);
+	if (rc < 0)
+		goto out_unlink;
+	if (fdatasync(fd) != 0 || renameat(log->dirfd, tmp, log->dirfd, name) != 0) {
+		rc = -errno;
+		goto out_unlink;
+	}
+	if (fsync(log->dirfd) != 0) {
+		rc = -errno;
+		unlinkat(log->dirfd, name, 0);
+		goto out_close;
+	}
+	seg->fd = fd;
+	seg->base = base;
+	seg->cap_bytes = log->o.segment_bytes_max;
+	seg->created_ms = sh.created_ms;
+	seg->data_end = LOG_SEG_HEADER_BYTES;
+	seg->next_offset = base;
+	*out = seg;
+	return 0;
+
+out_unlink:
+	unlinkat(log->dirfd, tmp, 0);
+out_close:
+	close(fd);
+out_free:
+	free(seg);
+	return rc;
+}
+
+/* Seal: cut the preallocated zeros, make it durable, write the index. */
+static int segment_seal(struct alog_log *log, struct log_segment *seg,
+			uint64_t *sealed_ms)
+{
+	char name[LOG_NAME_BYTES];
+	struct log_idx_header ih;
+	uint8_t *buf;
+	size_t len;
+	int rc;
+
+	if (ftruncate(seg->fd, (off_t)seg->data_end) != 0 || fdatasync(seg->fd) != 0)
+		return -errno;
+	ih.count = seg->nidx;
+	ih.base_offset = seg->base;
+	ih.next_offset = seg->next_offset;
+	ih.data_end = seg->data_end;
+	ih.sealed_ms = alog_now_ms();
+	ih.last_time_ms = seg->last_time_ms;
+	len = LOG_IDX_HEADER_BYTES + (size_t)seg->nidx * LOG_IDX_ENTRY_BYTES;
+	buf = malloc(len);
+	if (!buf)
+		return -ENOMEM;
+	log_idx_encode(buf, &ih, seg->idx);
+	log_seg_name(name, seg->base, "idx");
+	rc = alog_file_replace(log->dir, name, buf, len);
+	free(buf);
+	*sealed_ms = ih.sealed_ms;
+	return rc;
+}
+
+/*
+ * Scan a segment from its header on, verifying every record, and fill
+ * seg's data_end, next_offset and in-memory index. *bad_pos is where the
+ * scan stopped on something that is not a clean end (0 if clean).
+ */
+static int segment_scan(struct alog_log *log, struct log_segment *seg,
+			struct seg_scan *s, uint64_t *bad_pos, uint64_t *nrec)
+{
+	uint64_t pos = LOG_SEG_HEADER_BYTES, off = seg->base;
+
+	*bad_pos = 0;
+	*nrec = 0;
+	for (;;) {
+		struct log_rec_header h;
+		enum log_rec_status st;
+		const uint8_t *payload;
+		const char *why;
+		int err, rc;
+
+		st = seg_scan_at(s, pos, off, &h, &payload, &why, &err);
+		if (err)
+			return err;
+		if (st == LOG_REC_END)
+			break;
+		if (st != LOG_REC_OK) {
+			*bad_pos = pos;
+			break;
+		}
+		rc = segment_index_add(seg, off, pos, log->o.index_interval_bytes);
+		if (rc < 0)
+			return rc;
+		seg->last_time_ms = h.time_ms;
+		pos += LOG_REC_HEADER_BYTES + h.len;
+		off++;
+		(*nrec)++;
+	}
+	seg->data_end = pos;
+	seg->next_offset = off;
+	return 0;
+}
+
+/* Open an existing segment file and check its header. */
+static int segment_open(struct alog_log *log, uint64_t base, int flags,
+			struct log_segment **out)
+{
+	char name[LOG_NAME_BYTES];
+	uint8_t hdr[LOG_SEG_HEADER_BYTES];
+	struct log_seg_header sh;
+	struct log_segment *seg;
+	struct stat st;
+	int rc;
+
+	seg = calloc(1, sizeof(*seg));
+	if (!seg)
+		return -ENOMEM;
+	log_seg_name(name, base, "seg");
+	seg->fd = openat(log->dirfd, name, flags | O_CLOEXEC);
+	if (seg->fd < 0) {
+		rc = -errno;
+		goto out_free;
+	}
+	if (fstat(seg->fd, &st) != 0) {
+		rc = -errno;
+		goto out_free;
+	}
+	rc = log_pread_all(seg->fd, hdr, sizeof(hdr), 0);
+	if (rc == 0)
+		rc = log_seg_header_decode(hdr, sizeof(hdr), &sh);
+	if (rc == -EIO)
+		rc = -EBADMSG; /* shorter than a header */
+	if (rc < 0)
+		goto out_free;
+	if (sh.base_offset != base || memcmp(sh.identity, log->meta.identity, 16)) {
+		rc = -EBADMSG;
+		goto out_free;
+	}
+	seg->base = base;
+	seg->cap_bytes = (uint64_t)st.st_size;
+	seg->created_ms = sh.created_ms;
+	seg->data_end = LOG_SEG_HEADER_BYTES;
+	seg->next_offset = base;
+	*out = seg;
+	return 0;
+out_free:
+	segment_free(seg);
+	return rc;
+}
+
+/* ---- Recovery ------------------------------------------------------------ */
+
+static int sealed_push(struct alog_log *log, const struct log_sealed *s)
+{
+	if (log->nsealed == log->capsealed) {
+		size_t ncap = log->capsealed ? log->capsealed * 2 : 64;
+		struct log_sealed *n = realloc(log->sealed, ncap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		log->sealed = n;
+		log->capsealed = ncap;
+	}
+	log->sealed[log->nsealed++] = *s;
+	log->disk_bytes += s->file_bytes;
+	return 0;
+}
+
+static void unlink_segment(struct alog_log *log, uint64_t base)
+{
+	char name[LOG_NAME_BYTES];
+
+	log_seg_name(name, base, "seg");
+	unlinkat(log->dirfd, name, 0);
+	log_seg_name(name, base, "idx");
+	unlinkat(log->dirfd, name, 0);
+}
+
+/* A valid index for base that agrees with the file, or -EBADMSG. */
+static int load_index(struct alog_log *log, uint64_t base, uint64_t file_bytes,
+		      struct log_idx_header *ih)
+{
+	char name[LOG_NAME_BYTES];
+	uint8_t *buf;
+	size_t len;
+	int rc;
+
+	log_seg_name(name, base, "idx");
+	rc = log_read_file(log->dirfd, name, 64u << 20, &buf, &len);
+	if (rc < 0)
+		return rc;
+	rc = log_idx_decode(buf, len, ih);
+	free(buf);
+	if (rc == 0 && (ih->base_offset != base || ih->data_end != file_bytes))
+		rc = -EBADMSG;
+	return rc;
+}
+
+/* Copy [from, to) of the active segment to quarantine/ for the operator. */
+static int quarantine_bytes(struct alog_log *log, struct seg_scan *s,
+			    uint64_t base, uint64_t from, uint64_t to)
+{
+	char qdir[PATH_MAX], name[64];
+	uint8_t *buf;
+	int rc;
+
+	if (snprintf(qdir, sizeof(qdir), "%s/quarantine", log->dir) >=
+	    (int)sizeof(qdir))
+		return -ENAMETOOLONG;
+	if (mkdir(qdir, 0755) != 0 && errno != EEXIST)
+		return -errno;
+	buf = malloc(to - from);
+	if (!buf)
+		return -ENOMEM;
+	rc = log_pread_all(s->fd, buf, to - from, from);
+	if (rc == 0) {
+		snprintf(name, sizeof(name), "%020" PRIu64 ".seg.at-%" PRIu64, base,
+			 from);
+		rc = alog_file_replace(qdir, name, buf, to - from);
+	}
+	free(buf);
+	return rc;
+}
+
+/* Recover the active segment: keep every valid record, cut a torn tail. */
+static int recover_active(struct alog_log *log, struct log_segment *seg)
+{
+	struct seg_scan s;
+	uint64_t bad_pos, nrec, end;
+	int rc;
+
+	rc = seg_scan_init(&s, seg->fd, ALOG_RECORD_BYTES_HARD_MAX);
+	if (rc < 0)
+		return rc;
+	rc = segment_scan(log, seg, &s, &bad_pos, &nrec);
+	if (rc < 0)
+		goto out;
+	log->rep.records_scanned += nrec;
+	if (bad_pos == 0)
+		bad_pos = seg->data_end; /* zeros from here, but check */
+	rc = seg_scan_nonzero_end(&s, bad_pos, &end);
+	if (rc < 0)
+		goto out;
+	if (end > bad_pos) {
+		uint64_t fpos, foff;
+		static const uint8_t zeros[65536];
+
+		rc = seg_scan_resync(&s, bad_pos, end, seg->next_offset,
+				     UINT64_MAX, &fpos, &foff);
+		if (rc < 0)
+			goto out;
+		if (rc == 1) {
+			rc = quarantine_bytes(log, &s, seg->base, bad_pos, end);
+			if (rc < 0)
+				goto out;
+			log->rep.quarantined = true;
+		}
+		log->rep.bytes_dropped = end - bad_pos;
+		log->rep.drop_position = bad_pos;
+		log->rep.drop_segment_base = seg->base;
+		for (uint64_t p = bad_pos; p < end;) {
+			size_t n = end - p < sizeof(zeros) ? (size_t)(end - p) :
+							     sizeof(zeros);
+
+			rc = log_pwrite_all(seg->fd, zeros, n, p);
+			if (rc < 0)
+				goto out;
+			p += n;
+		}
+	}
+	/* Whatever we keep must be durable before anyone sees it. */
+	if (fdatasync(seg->fd) != 0)
+		rc = -errno;
+	else
+		rc = 0;
+out:
+	seg_scan_free(&s);
+	return rc;
+}
+
+/*
+ * Bring the directory to a consistent state and set up the active segment
+ * (see "Recovery" in docs/log-format.md).
+ */
+static int log_recover(struct alog_log *log)
+{
+	uint64_t *bases = NULL;
+	size_t n = 0, first = 0;
+	struct log_segment *seg = NULL;
+	int rc;
+
+	rc = log_list_segments(log->dirfd, &bases, &n);
+	if (rc < 0)
+		return rc;
+	/* Finish an interrupted retention. */
+	while (first + 1 < n && bases[first + 1] <= log->meta.start_offset) {
+		unlink_segment(log, bases[first]);
+		log->rep.segments_removed++;
+		first++;
+	}
+	/*
+	 * A roll creates the next segment before the last batch of the old
+	 * one is durable; a crash in between leaves an empty last segment
+	 * after an unsealed one. Drop such empty segments so the unsealed
+	 * one becomes active again and keeps its offsets dense.
+	 */
+	while (n - first >= 2) {
+		struct log_idx_header ih;
+		struct log_segment *last, *prev;
+		struct stat st;
+		uint64_t bad, nrec;
+		struct seg_scan s;
+		bool prev_sealed;
+
+		rc = segment_open(log, bases[n - 2], O_RDONLY, &prev);
+		if (rc < 0)
+			break;
+		prev_sealed = fstat(prev->fd, &st) == 0 &&
+			      load_index(log, bases[n - 2], (uint64_t)st.st_size,
+					 &ih) == 0 &&
+			      ih.next_offset == bases[n - 1];
+		segment_free(prev);
+		if (prev_sealed)
+			break;
+		rc = segment_open(log, bases[n - 1], O_RDONLY, &last);
+		if (rc < 0)
+			break;
+		rc = seg_scan_init(&s, last->fd, ALOG_RECORD_BYTES_HARD_MAX);
+		if (rc == 0) {
+			rc = segment_scan(log, last, &s, &bad, &nrec);
+			seg_scan_free(&s);
+		}
+		segment_free(last);
+		if (rc < 0 || nrec > 0)
+			break;
+		unlink_segment(log, bases[n - 1]);
+		log->rep.segments_removed++;
+		n--;
+	}
+	rc = 0;
+
+	/* Sealed segments: header, and an index that agrees, else rebuild. */
+	for (size_t i = first; i + 1 < n; i++) {
+		struct log_idx_header ih;
+		struct log_sealed sl;
+		struct seg_scan s;
+		uint64_t bad, nrec;
+
+		rc = segment_open(log, bases[i], O_RDWR, &seg);
+		if (rc < 0)
+			goto out;
+		if (load_index(log, bases[i], seg->cap_bytes, &ih) == 0 &&
+		    ih.next_offset == bases[i + 1]) {
+			sl.base = bases[i];
+			sl.next_offset = ih.next_offset;
+			sl.file_bytes = seg->cap_bytes;
+			sl.sealed_ms = ih.sealed_ms;
+		} else {
+			rc = seg_scan_init(&s, seg->fd, ALOG_RECORD_BYTES_HARD_MAX);
+			if (rc < 0)
+				goto out;
+			rc = segment_scan(log, seg, &s, &bad, &nrec);
+			seg_scan_free(&s);
+			if (rc < 0)
+				goto out;
+			if (bad == 0 && seg->next_offset == bases[i + 1]) {
+				uint64_t sealed_ms;
+
+				rc = segment_seal(log, seg, &sealed_ms);
+				if (rc < 0)
+					goto out;
+				log->rep.indexes_rebuilt++;
+				sl.file_bytes = seg->data_end;
+				sl.sealed_ms = sealed_ms;
+			} else {
+				/* Damaged: leave it for readers and verify. */
+				sl.file_bytes = seg->cap_bytes;
+				sl.sealed_ms = seg->created_ms;
+			}
+			sl.base = bases[i];
+			sl.next_offset = bases[i + 1];
+		}
+		segment_free(seg);
+		seg = NULL;
+		rc = sealed_push(log, &sl);
+		if (rc < 0)
+			goto out;
+	}
+
+	if (first < n) {
+		struct log_idx_header ih;
+
+		rc = segment_open(log, bases[n - 1], O_RDWR, &seg);
+		if (rc < 0)
+			goto out;
+		if (load_index(log, bases[n - 1], seg->cap_bytes, &ih) == 0) {
+			/* The last segment is sealed: start a new one after it. */
+			struct log_sealed sl = {
+				.base = bases[n - 1],
+				.next_offset = ih.next_offset,
+				.file_bytes = seg->cap_bytes,
+				.sealed_ms = ih.sealed_ms,
+			};
+
+			segment_free(seg);
+			seg = NULL;
+			rc = sealed_push(log, &sl);
+			if (rc < 0)
+				goto out;
+			rc = segment_create(log, ih.next_offset, &seg);
+			if (rc < 0)
+				goto out;
+		} else {
+			rc = recover_active(log, seg);
+			if (rc < 0)
+				goto out;
+		}
+	} else {
+		rc = segment_create(log, log->meta.start_offset, &seg);
+		if (rc < 0)
+			goto out;
+	}
+	log->rep.segments = log->nsealed + 1;
+	log->active = seg;
+	log->disk_bytes += seg->cap_bytes;
+	log->next_offset = seg->next_offset;
+	log->written_offset = seg->next_offset;
+	log->durable_offset = seg->next_offset;
+	log->fill_seg_pos = seg->data_end;
+	log->fill_seg_cap = seg->cap_bytes;
+	seg = NULL;
+out:
+	segment_free(seg);
+	free(bases);
+	return rc;
+}
+
+/* Remove leftovers of interrupted atomic writes. */
+static void remove_tmp_files(struct alog_log *log)
+{
+	char name[LOG_NAME_BYTES + 8];
+
+	/* Segment temp names are "<base>.seg.tmp" / "<base>.idx.tmp": they
+	 * do not parse as segments, so list them by a second pass. */
+	{
+		int fd = dup(log->dirfd);
+		DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+		struct dirent *de;
+
+		if (!d) {
+			if (fd >= 0)
+				close(fd);
+			return;
+		}
+		rewinddir(d);
+		while ((de = readdir(d)) != NULL) {
+			size_t len = strlen(de->d_name);
+
+			if (len > 4 && len < sizeof(name) &&
+			    strcmp(de->d_name + len - 4, ".tmp") == 0)
+				unlinkat(log->dirfd, de->d_name, 0);
+		}
+		closedir(d);
+	}
+}
+
+/* ---- Commit thread ------------------------------------------------------- */
+
+static void batch_reset(struct log_batch *b)
+{
+	b->used = 0;
+	b->nwaiters = 0;
+	b->records = 0;
+}
+
+/* Update the active segment's in-memory index with a written batch. */
+static int batch_index(struct alog_log *log, struct log_batch *b)
+{
+	struct log_segment *seg = b->seg;
+	size_t p = 0;
+	uint64_t off = b->first_offset;
+	int rc;
+
+	while (p < b->used) {
+		uint32_t len = alog_get_u32(b->buf + p + 8);
+
+		rc = segment_index_add(seg, off, b->file_pos + p,
+				       log->o.index_interval_bytes);
+		if (rc < 0)
+			return rc;
+		seg->last_time_ms = alog_get_u64(b->buf + p + 24);
+		p += LOG_REC_HEADER_BYTES + len;
+		off++;
+	}
+	return 0;
+}
+
+/*
+ * Write buf at pos of fd, then (if sync) fdatasync, then HEAD: one linked
+ * io_uring submission, one system call. A short write breaks the link;
+ * the rest is then finished with plain calls.
+ */
+static int commit_write(struct alog_log *log, int fd, const uint8_t *buf,
+			size_t len, uint64_t pos, bool sync,
+			const uint8_t head[LOG_HEAD_BYTES])
+{
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	int nr = 0, res[3] = { 0, 0, 0 }, rc = 0;
+	unsigned want = 1 + (sync ? 1 : 0) + 1;
+
+	if (len > 0) {
+		sqe = io_uring_get_sqe(&log->ring);
+		io_uring_prep_write(sqe, fd, buf, (unsigned)len, pos);
+		sqe->flags |= IOSQE_IO_LINK;
+		io_uring_sqe_set_data64(sqe, 0);
+	} else {
+		want--;
+	}
+	if (sync) {
+		sqe = io_uring_get_sqe(&log->ring);
+		io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+		sqe->flags |= IOSQE_IO_LINK;
+		io_uring_sqe_set_data64(sqe, 1);
+	}
+	sqe = io_uring_get_sqe(&log->ring);
+	io_uring_prep_write(sqe, log->headfd, head, LOG_HEAD_BYTES, 0);
+	io_uring_sqe_set_data64(sqe, 2);
+	rc = io_uring_submit_and_wait(&log->ring, want);
+	if (rc < 0)
+		return rc;
+	for (unsigned i = 0; i < want; i++) {
+		rc = io_uring_wait_cqe(&log->ring, &cqe);
+		if (rc < 0)
+			return rc;
+		res[io_uring_cqe_get_data64(cqe)] = cqe->res;
+		io_uring_cqe_seen(&log->ring, cqe);
+		nr++;
+	}
+	if (len > 0 && res[0] < 0)
+		return res[0];
+	if (len > 0 && (size_t)res[0] < len) {
+		/* Short write: finish by hand, in order. */
+		rc = log_pwrite_all(fd, buf + res[0], len - (size_t)res[0],
+				    pos + (uint64_t)res[0]);
+		if (rc < 0)
+			return rc;
+		if (sync && fdatasync(fd) != 0)
+			return -errno;
+		return log_pwrite_all(log->headfd, head, LOG_HEAD_BYTES, 0);
+	}
+	if (sync && res[1] < 0)
+		return res[1];
+	if (res[2] < 0 && res[2] != -ECANCELED)
+		return res[2];
+	if (res[2] != LOG_HEAD_BYTES)
+		return log_pwrite_all(log->headfd, head, LOG_HEAD_BYTES, 0);
+	return 0;
+}
+
+static void fail_waiters(struct log_batch *b, int status)
+{
+	for (uint32_t i = 0; i < b->nwaiters; i++)
+		b->waiters[i].cb(b->waiters[i].arg, status,
+				 b->waiters[i].first_offset);
+}
+
+/* Fail-stop: record the error once; every later append fails with it. */
+static void log_fail(struct alog_log *log, int err)
+{
+	pthread_mutex_lock(&log->mu);
+	if (!log->failed)
+		log->failed = err;
+	pthread_cond_broadcast(&log->space_cv);
+	pthread_cond_broadcast(&log->durable_cv);
+	pthread_mutex_unlock(&log->mu);
+}
+
+static uint64_t deadline_ms_from_now(struct alog_log *log, uint64_t now_ns)
+{
+	uint64_t wait_ms = 1000;
+
+	if (log->o.durability == ALOG_DURABLE_WRITE &&
+	    log->written_offset > log->durable_offset) {
+		uint64_t due = log->last_fsync_ns +
+			       (uint64_t)log->o.fsync_interval_ms * 1000000u;
+
+		wait_ms = due > now_ns ? (due - now_ns) / 1000000u + 1 : 0;
+	}
+	if (log->o.segment_age_max_ms > 0 &&
+	    log->fill_seg_pos > LOG_SEG_HEADER_BYTES) {
+		uint64_t now = alog_now_ms();
+		uint64_t due = log->active->created_ms + log->o.segment_age_max_ms;
+		uint64_t w = due > now ? due - now : 0;
+
+		if (now_ns < log->age_roll_retry_ns &&
+		    w < (log->age_roll_retry_ns - now_ns) / 1000000u + 1)
+			w = (log->age_roll_retry_ns - now_ns) / 1000000u + 1;
+		if (w < wait_ms)
+			wait_ms = w;
+	}
+	return wait_ms;
+}
+
+static void cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu,
+			 uint64_t wait_ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += (time_t)(wait_ms / 1000);
+	ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(cv, mu, &ts);
+}
+
+static void *commit_main(void *arg)
+{
+	struct alog_log *log = arg;
+	uint8_t head[LOG_HEAD_BYTES];
+
+	pthread_mutex_lock(&log->mu);
+	for (;;) {
+		struct log_segment *old = NULL, *fresh = NULL;
+		struct log_batch *take;
+		bool sync, roll_age = false, fsync_due = false;
+		uint64_t now_ns = alog_mono_ns(), wait_ms;
+		int rc;
+
+		if (log->failed) {
+			/* Fail everything that is still queued, then wait
+			 * for close. */
+			struct log_batch *b = log->fill;
+
+			if (b->nwaiters > 0) {
+				struct log_batch copy = *b;
+
+				batch_reset(b);
+				pthread_mutex_unlock(&log->mu);
+				fail_waiters(&copy, log->failed);
+				pthread_mutex_lock(&log->mu);
+				pthread_cond_broadcast(&log->space_cv);
+				continue;
+			}
+			if (log->closing)
+				break;
+			log->committer_idle = true;
+			pthread_cond_wait(&log->work_cv, &log->mu);
+			log->committer_idle = false;
+			continue;
+		}
+		wait_ms = deadline_ms_from_now(log, now_ns);
+		if (log->o.segment_age_max_ms > 0 && wait_ms == 0 &&
+		    log->fill_seg_pos > LOG_SEG_HEADER_BYTES &&
+		    now_ns >= log->age_roll_retry_ns &&
+		    alog_now_ms() >= log->active->created_ms + log->o.segment_age_max_ms)
+			roll_age = true;
+		if (log->o.durability == ALOG_DURABLE_WRITE &&
+		    log->written_offset > log->durable_offset &&
+		    (wait_ms == 0 || log->sync_requested || log->closing))
+			fsync_due = true;
+		if (log->fill->used == 0 && !log->roll_pending && !roll_age &&
+		    !fsync_due) {
+			if (log->closing)
+				break;
+			log->committer_idle = true;
+			cond_wait_ms(&log->work_cv, &log->mu, wait_ms);
+			log->committer_idle = false;
+			continue;
+		}
+		if (roll_age)
+			log->roll_pending = true;
+
+		if (log->roll_pending) {
+			uint64_t base = log->next_offset;
+			bool over_budget =
+				log->o.disk_budget_bytes > 0 &&
+				log->disk_bytes + log->o.segment_bytes_max >
+					log->o.disk_budget_bytes;
+
+			pthread_mutex_unlock(&log->mu);
+			rc = over_budget ? -EDQUOT : segment_create(log, base, &fresh);
+			pthread_mutex_lock(&log->mu);
+			if (rc < 0) {
+				log->roll_pending = false;
+				log->roll_error = rc;
+				log->roll_gen++;
+				log->age_roll_retry_ns = now_ns + 1000000000ull;
+				pthread_cond_broadcast(&log->space_cv);
+				if (log->fill->used == 0 && !fsync_due) {
+					/* Don't spin on a roll that keeps failing. */
+					if (roll_age)
+						cond_wait_ms(&log->work_cv, &log->mu, 1000);
+					continue;
+				}
+			} else {
+				log->disk_bytes += fresh->cap_bytes;
+			}
+		}
+
+		/* Swap batches. */
+		take = log->fill;
+		log->fill = take == &log->batches[0] ? &log->batches[1] :
+						       &log->batches[0];
+		batch_reset(log->fill);
+		if (fresh) {
+			old = log->active;
+			log->active = fresh;
+			log->fill_seg_pos = LOG_SEG_HEADER_BYTES;
+			log->fill_seg_cap = fresh->cap_bytes;
+			log->roll_pending = false;
+			log->roll_error = 0;
+			log->roll_gen++;
+		}
+		log->fill->seg = log->active;
+		log->fill->file_pos = log->fill_seg_pos;
+		log->fill->first_offset = log->next_offset;
+		pthread_cond_broadcast(&log->space_cv);
+		sync = log->o.durability == ALOG_DURABLE_FSYNC || old != NULL ||
+		       fsync_due;
+		log->sync_requested = false;
+		pthread_mutex_unlock(&log->mu);
+
+		log_head_encode(head, take->used ? take->next_offset :
+						   log->written_offset,
+				alog_now_ms());
+		rc = commit_write(log, take->seg->fd, take->buf, take->used,
+				  take->file_pos, sync, head);
+		if (rc == 0 && take->used > 0) {
+			take->seg->data_end = take->file_pos + take->used;
+			take->seg->next_offset = take->next_offset;
+			rc = batch_index(log, take);
+		}
+		if (rc == 0 && old) {
+			struct log_sealed sl;
+
+			rc = segment_seal(log, old, &sl.sealed_ms);
+			if (rc == 0) {
+				sl.base = old->base;
+				sl.next_offset = old->next_offset;
+				sl.file_bytes = old->data_end;
+				pthread_mutex_lock(&log->mu);
+				log->disk_bytes -= old->cap_bytes;
+				rc = sealed_push(log, &sl);
+				pthread_mutex_unlock(&log->mu);
+			}
+			segment_free(old);
+		}
+		if (rc < 0) {
+			log_fail(log, rc);
+			fail_waiters(take, rc);
+			pthread_mutex_lock(&log->mu);
+			continue;
+		}
+
+		pthread_mutex_lock(&log->mu);
+		log->commits += take->used > 0;
+		log->fsyncs += sync;
+		log->bytes += take->used;
+		log->records += take->records;
+		if (take->used > 0)
+			log->written_offset = take->next_offset;
+		if (sync) {
+			log->durable_offset = log->written_offset;
+			log->last_fsync_ns = alog_mono_ns();
+		}
+		pthread_cond_broadcast(&log->durable_cv);
+		pthread_mutex_unlock(&log->mu);
+		for (uint32_t i = 0; i < take->nwaiters; i++)
+			take->waiters[i].cb(take->waiters[i].arg, 0,
+					    take->waiters[i].first_offset);
+		pthread_mutex_lock(&log->mu);
+	}
+	pthread_mutex_unlock(&log->mu);
+	return NULL;
+}
+
+/* ---- Open / close -------------------------------------------------------- */
+
+static int log_init_meta(struct alog_log *log, bool create)
+{
+	uint8_t buf[LOG_META_BYTES];
+	int rc;
+
+	rc = log_read_meta(log->dirfd, &log->meta);
+	if (rc != -ENOENT)
+		return rc;
+	if (!create)
+		return -ENOTRECOVERABLE;
+	/* Only an empty directory becomes a new log. */
+	{
+		int fd = dup(log->dirfd);
+		DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+		struct dirent *de;
+		bool foreign = false;
+
+		if (!d) {
+			if (fd >= 0)
+				close(fd);
+			return -errno;
+		}
+		while ((de = readdir(d)) != NULL) {
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+			    strcmp(de->d_name, "LOCK"))
+				foreign = true;
+		}
+		closedir(d);
+		if (foreign)
+			return -ENOTRECOVERABLE;
+	}
+	rc = alog_random_bytes(log->meta.identity, 16);
+	if (rc < 0)
+		return rc;
+	log->meta.created_ms = alog_now_ms();
+	log->meta.start_offset = log->o.first_offset;
+	log_meta_encode(buf, &log->meta);
+	return alog_file_replace(log->dir, "LOG", buf, sizeof(buf));
+}
+
+struct alog_log *alog_log_open(const char *dir,
+			       const struct alog_log_options *opts, int *err)
+{
+	struct alog_log *log;
+	uint8_t head[LOG_HEAD_BYTES];
+	int rc;
+
+	log = calloc(1, sizeof(*log));
+	if (!log) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	log->dirfd = log->lockfd = log->headfd = -1;
+	pthread_mutex_init(&log->mu, NULL);
+	pthread_mutex_init(&log->retain_mu, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&log->work_cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	pthread_cond_init(&log->space_cv, NULL);
+	pthread_cond_init(&log->durable_cv, NULL);
+	if (opts)
+		log->o = *opts;
+	else
+		alog_log_options_init(&log->o);
+	rc = validate_options(&log->o);
+	if (rc < 0)
+		goto out_close;
+	if (snprintf(log->dir, sizeof(log->dir), "%s", dir) >= (int)sizeof(log->dir)) {
+		rc = -ENAMETOOLONG;
+		goto out_close;
+	}
+	if (log->o.create && mkdir(dir, 0755) != 0 && errno != EEXIST) {
+		rc = -errno;
+		goto out_close;
+	}
+	log->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (log->dirfd < 0) {
+		rc = -errno;
+		goto out_close;
+	}
+	if (faccessat(log->dirfd, "LOG", F_OK, 0) != 0 && !log->o.create) {
+		rc = -ENOTRECOVERABLE;
+		goto out_close;
+	}
+	log->lockfd = openat(log->dirfd, "LOCK", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (log->lockfd < 0) {
+		rc = -errno;
+		goto out_close;
+	}
+	if (flock(log->lockfd, LOCK_EX | LOCK_NB) != 0) {
+		rc = -errno;
+		goto out_close;
+	}
+	rc = log_init_meta(log, log->o.create);
+	if (rc < 0)
+		goto out_close;
+	remove_tmp_files(log);
+	log->headfd = openat(log->dirfd, "HEAD", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (log->headfd < 0) {
+		rc = -errno;
+		goto out_close;
+	}
+	for (int i = 0; i < 2; i++) {
+		struct log_batch *b = &log->batches[i];
+
+		b->cap = log->o.batch_bytes_max;
+		b->buf = malloc(b->cap);
+		b->waiters = malloc(sizeof(*b->waiters) * log->o.batch_records_max);
+		if (!b->buf || !b->waiters) {
+			rc = -ENOMEM;
+			goto out_close;
+		}
+	}
+	rc = log_recover(log);
+	if (rc < 0)
+		goto out_close;
+	log_head_encode(head, log->next_offset, alog_now_ms());
+	rc = log_pwrite_all(log->headfd, head, sizeof(head), 0);
+	if (rc < 0)
+		goto out_close;
+	log->fill = &log->batches[0];
+	log->fill->seg = log->active;
+	log->fill->file_pos = log->fill_seg_pos;
+	log->fill->first_offset = log->next_offset;
+	log->last_fsync_ns = alog_mono_ns();
+	rc = io_uring_queue_init(8, &log->ring, 0);
+	if (rc < 0)
+		goto out_close;
+	log->ring_ok = true;
+	rc = -pthread_create(&log->thread, NULL, commit_main, log);
+	if (rc < 0)
+		goto out_close;
+	log->thread_ok = true;
+	return log;
+
+out_close:
+	alog_log_close(log);
+	*err = rc;
+	return NULL;
+}
+
+void alog_log_close(struct alog_log *log)
+{
+	if (!log)
+		return;
+	if (log->thread_ok) {
+		pthread_mutex_lock(&log->mu);
+		log->closing = true;
+		pthread_cond_broadcast(&log->work_cv);
+		pthread_cond_broadcast(&log->space_cv);
+		pthread_mutex_unlock(&log->mu);
+		pthread_join(log->thread, NULL);
+	}
+	if (log->ring_ok)
+		io_uring_queue_exit(&log->ring);
+	segment_free(log->active);
+	for (int i = 0; i < 2; i++) {
+		free(log->batches[i].buf);
+		free(log->batches[i].waiters);
+	}
+	free(log->sealed);
+	if (log->headfd >= 0)
+		close(log->headfd);
+	if (log->lockfd >= 0)
+		close(log->lockfd); /* releases the flock */
+	if (log->dirfd >= 0)
+		close(log->dirfd);
+	pthread_mutex_destroy(&log->mu);
+	pthread_mutex_destroy(&log->retain_mu);
+	pthread_cond_destroy(&log->work_cv);
+	pthread_cond_destroy(&log->space_cv);
+	pthread_cond_destroy(&log->durable_cv);
+	free(log);
+}
+
+const struct alog_recovery_report *alog_log_recovery(const struct alog_log *log)
+{
+	return &log->rep;
+}
+
+/* ---- Append -------------------------------------------------------------- */
+
+int alog_log_append(struct alog_log *log, const struct iovec *iov, unsigned n,
+		    const struct alog_append_opts *opts, alog_durable_fn cb,
+		    void *arg)
+{
+	struct log_batch *b;
+	uint64_t total = 0, time_ms, gen;
+	uint8_t *dst;
+	int rc = 0;
+
+	if (!log || !iov || n == 0 || !cb)
+		return -EINVAL;
+	if (n > log->o.batch_records_max)
+		return -EMSGSIZE;
+	for (unsigned i = 0; i < n; i++) {
+		if (iov[i].iov_len == 0 || (!iov[i].iov_base))
+			return -EINVAL;
+		if (iov[i].iov_len > log->o.record_bytes_max)
+			return -EMSGSIZE;
+		total += LOG_REC_HEADER_BYTES + iov[i].iov_len;
+	}
+	if (total > log->o.batch_bytes_max ||
+	    total > log->o.segment_bytes_max - LOG_SEG_HEADER_BYTES)
+		return -EMSGSIZE;
+	time_ms = opts && opts->time_ms ? opts->time_ms : alog_now_ms();
+
+	pthread_mutex_lock(&log->mu);
+	for (;;) {
+		b = log->fill;
+		if (log->failed) {
+			rc = log->failed;
+			goto out_unlock;
+		}
+		if (log->closing) {
+			rc = -ESHUTDOWN;
+			goto out_unlock;
+		}
+		if (opts && opts->expect_offset != ALOG_OFFSET_ANY &&
+		    opts->expect_offset != log->next_offset) {
+			rc = -ESPIPE;
+			goto out_unlock;
+		}
+		if (log->roll_pending) {
+			pthread_cond_wait(&log->space_cv, &log->mu);
+			continue;
+		}
+		if (log->fill_seg_pos + total > log->fill_seg_cap) {
+			/* The budget is known here: fail without a trip. */
+			if (log->o.disk_budget_bytes > 0 &&
+			    log->disk_bytes + log->o.segment_bytes_max >
+				    log->o.disk_budget_bytes) {
+				rc = -EDQUOT;
+				goto out_unlock;
+			}
+			log->roll_pending = true;
+			gen = log->roll_gen;
+			pthread_cond_signal(&log->work_cv);
+			while (log->roll_gen == gen && !log->failed && !log->closing)
+				pthread_cond_wait(&log->space_cv, &log->mu);
+			if (log->roll_gen != gen && log->roll_error) {
+				rc = log->roll_error;
+				goto out_unlock;
+			}
+			continue;
+		}
+		if (b->used + total > b->cap ||
+		    b->records + n > log->o.batch_records_max) {
+			if (log->committer_idle)
+				pthread_cond_signal(&log->work_cv);
+			pthread_cond_wait(&log->space_cv, &log->mu);
+			continue;
+		}
+		break;
+	}
+	b->waiters[b->nwaiters].cb = cb;
+	b->waiters[b->nwaiters].arg = arg;
+	b->waiters[b->nwaiters].first_offset = log->next_offset;
+	b->nwaiters++;
+	dst = b->buf + b->used;
+	for (unsigned i = 0; i < n; i++) {
+		memcpy(dst + LOG_REC_HEADER_BYTES, iov[i].iov_base, iov[i].iov_len);
+		log_rec_encode(dst, (uint32_t)iov[i].iov_len, log->next_offset++,
+			       time_ms);
+		dst += LOG_REC_HEADER_BYTES + iov[i].iov_len;
+	}
+	b->used += total;
+	b->records += n;
+	b->next_offset = log->next_offset;
+	log->fill_seg_pos += total;
+	if (log->committer_idle)
+		pthread_cond_signal(&log->work_cv);
+out_unlock:
+	pthread_mutex_unlock(&log->mu);
+	return rc;
+}
+
+struct append_waiter {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+	int status;
+	uint64_t offset;
+};
+
+static void append_waiter_cb(void *arg, int status, uint64_t first_offset)
+{
+	struct append_waiter *w = arg;
+
+	pthread_mutex_lock(&w->mu);
+	w->done = true;
+	w->status = status;
+	w->offset = first_offset;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+int alog_log_append_wait(struct alog_log *log, const struct iovec *iov,
+			 unsigned n, const struct alog_append_opts *opts,
+			 uint64_t *offset)
+{
+	struct append_waiter w = { .done = false };
+	int rc;
+
+	pthread_mutex_init(&w.mu, NULL);
+	pthread_cond_init(&w.cv, NULL);
+	rc = alog_log_append(log, iov, n, opts, append_waiter_cb, &w);
+	if (rc == 0) {
+		pthread_mutex_lock(&w.mu);
+		while (!w.done)
+			pthread_cond_wait(&w.cv, &w.mu);
+		pthread_mutex_unlock(&w.mu);
+		rc = w.status;
+		if (rc == 0 && offset)
+			*offset = w.offset;
+	}
+	pthread_mutex_destroy(&w.mu);
+	pthread_cond_destroy(&w.cv);
+	return rc;
+}
+
+int alog_log_sync(struct alog_log *log)
+{
+	uint64_t target;
+	int rc = 0;
+
+	pthread_mutex_lock(&log->mu);
+	target = log->next_offset;
+	while (log->durable_offset < target && !log->failed) {
+		log->sync_requested = true;
+		pthread_cond_signal(&log->work_cv);
+		pthread_cond_wait(&log->durable_cv, &log->mu);
+	}
+	if (log->durable_offset < target)
+		rc = log->failed;
+	pthread_mutex_unlock(&log->mu);
+	return rc;
+}
+
+void alog_log_stats(struct alog_log *log, struct alog_log_stats *st)
+{
+	pthread_mutex_lock(&log->mu);
+	st->start_offset = log->meta.start_offset;
+	st->next_offset = log->next_offset;
+	st->durable_offset = log->durable_offset;
+	st->segments = log->nsealed + 1;
+	st->disk_bytes = log->disk_bytes;
+	st->disk_budget_bytes = log->o.disk_budget_bytes;
+	st->commits = log->commits;
+	st->fsyncs = log->fsyncs;
+	st->records = log->records;
+	st->bytes = log->bytes;
+	st->failed = log->failed;
+	pthread_mutex_unlock(&log->mu);
+}
+
+/* ---- Retention ----------------------------------------------------------- */
+
+int alog_log_retain(struct alog_log *log, uint64_t acked_offset,
+		    uint64_t now_ms)
+{
+	struct log_meta m;
+	uint8_t buf[LOG_META_BYTES];
+	struct log_sealed *gone = NULL;
+	size_t k = 0;
+	uint64_t new_start, freed = 0;
+	int rc = 0;
+
+	pthread_mutex_lock(&log->retain_mu);
+	pthread_mutex_lock(&log->mu);
+	while (k < log->nsealed && log->sealed[k].next_offset <= acked_offset &&
+	       now_ms >= log->sealed[k].sealed_ms &&
+	       now_ms - log->sealed[k].sealed_ms >= log->o.retention_age_min_ms)
+		k++;
+	new_start = k < log->nsealed ? log->sealed[k].base : log->active->base;
+	m = log->meta;
+	if (k > 0) {
+		/* The commit thread may grow log->sealed meanwhile: copy. */
+		gone = malloc(k * sizeof(*gone));
+		if (gone)
+			memcpy(gone, log->sealed, k * sizeof(*gone));
+		else
+			rc = -ENOMEM;
+	}
+	pthread_mutex_unlock(&log->mu);
+	if (k == 0 || rc < 0)
+		goto out;
+	/* Checkpoint first: a crash after it finishes the deletion on open. */
+	m.start_offset = new_start;
+	log_meta_encode(buf, &m);
+	rc = alog_file_replace(log->dir, "LOG", buf, sizeof(buf));
+	if (rc < 0)
+		goto out;
+	for (size_t i = 0; i < k; i++) {
+		unlink_segment(log, gone[i].base);
+		freed += gone[i].file_bytes;
+	}
+	rc = alog_dir_sync(log->dir);
+	pthread_mutex_lock(&log->mu);
+	log->meta.start_offset = new_start;
+	memmove(log->sealed, log->sealed + k,
+		(log->nsealed - k) * sizeof(*log->sealed));
+	log->nsealed -= k;
+	log->disk_bytes -= freed;
+	pthread_mutex_unlock(&log->mu);
+	if (rc == 0)
+		rc = (int)k;
+out:
+	free(gone);
+	pthread_mutex_unlock(&log->retain_mu);
+	return rc;
+}
