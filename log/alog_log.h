@@ -13,8 +13,9 @@
  * Errors are negative errno values: -EDQUOT (disk budget reached), -ENOSPC
  * (disk full), -EIO and others (the log has failed and stopped), -EMSGSIZE
  * (record too large), -EINVAL (bad argument), -ESPIPE (expected offset did
- * not match), -EBADMSG (damaged record found by a reader), -ENOTRECOVERABLE
- * (a foreign or damaged LOG file), -ESHUTDOWN (log is closing).
+ * not match), -EBADMSG (damaged record or damaged LOG file), -ENOTRECOVERABLE
+ * (a foreign directory: no LOG file, or not an alog LOG file),
+ * -EPROTONOSUPPORT (a LOG of another format version), -ESHUTDOWN (closing).
  */
 #ifndef ALOG_LOG_H
 #define ALOG_LOG_H

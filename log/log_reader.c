@@ -610,7 +610,7 @@ static int cursor_next_base(struct alog_cursor *c, uint64_t *next)
 int alog_cursor_next(struct alog_cursor *c, struct alog_record *rec)
 {
 	uint64_t head, next_base;
-	bool have_head;
+	bool have_head, refreshed = false;
 	int rc;
 
 	c->damaged = false;
@@ -660,6 +660,15 @@ int alog_cursor_next(struct alog_cursor *c, struct alog_record *rec)
 			return rc;
 		if (st == LOG_REC_END && next_base == c->offset) {
 			cursor_drop_segment(c);
+			continue;
+		}
+		if (next_base != UINT64_MAX && !refreshed) {
+			/* Our buffer may predate the last writes to a segment
+			 * that was active when we read it: re-read first. */
+			rc = seg_scan_refresh(&c->scan);
+			if (rc < 0)
+				return rc;
+			refreshed = true;
 			continue;
 		}
 		if (next_base == UINT64_MAX) {
