@@ -100,8 +100,8 @@ out_close:
 
 int log_read_meta(int dirfd, struct log_meta *m)
 {
-	uint8_t *buf;
-	size_t len;
+	uint8_t *buf = NULL;
+	size_t len = 0;
 	int rc;
 
 	rc = log_read_file(dirfd, "LOG", 4096, &buf, &len);
@@ -810,7 +810,7 @@ int alog_log_inspect(const char *dir, struct alog_log_info *info)
 	struct log_meta m;
 	uint64_t *bases = NULL;
 	size_t n = 0;
-	int dirfd, rc;
+	int dirfd = -1, rc;
 
 	memset(info, 0, sizeof(*info));
 	rc = cursor_open_dir(dir, &dirfd, &m);
