@@ -76,4 +76,12 @@ int log_read_file(int dirfd, const char *name, size_t max, uint8_t **buf,
 int log_pread_all(int fd, void *buf, size_t len, uint64_t pos);
 int log_pwrite_all(int fd, const void *buf, size_t len, uint64_t pos);
 
+/*
+ * Fault injection for tests, in the spirit of SQLite's test VFS: when set,
+ * it is called before each fdatasync of a commit; a negative return is
+ * taken as that fdatasync's result (the batch is written, not synced).
+ * Never set outside tests.
+ */
+extern int (*log_fault_fsync_hook)(void);
+
 #endif /* ALOG_LOG_INTERNAL_H */

@@ -35,6 +35,8 @@
 #include "alog_common.h"
 #include "log_internal.h"
 
+int (*log_fault_fsync_hook)(void);
+
 struct log_waiter {
 	alog_durable_fn cb;
 	void *arg;
@@ -759,6 +761,12 @@ static int commit_write(struct alog_log *log, int fd, const uint8_t *buf,
 	struct io_uring_cqe *cqe;
 	int nr = 0, res[3] = { 0, 0, 0 }, rc = 0;
 	unsigned want = 1 + (sync ? 1 : 0) + 1;
+
+	if (sync && log_fault_fsync_hook && (rc = log_fault_fsync_hook()) < 0) {
+		if (len > 0)
+			(void)log_pwrite_all(fd, buf, len, pos);
+		return rc;
+	}
 
 	if (len > 0) {
 		sqe = io_uring_get_sqe(&log->ring);

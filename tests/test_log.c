@@ -11,6 +11,7 @@
 #include "alog_common.h"
 #include "alog_log.h"
 #include "log_format.h"
+#include "log_internal.h"
 #include "test_util.h"
 
 /* Payload of record i: deterministic, varied length, never empty. */
@@ -719,6 +720,72 @@ static void test_age_roll(void)
 	free(dir);
 }
 
+static int fault_countdown;
+
+static int fault_fsync(void)
+{
+	return --fault_countdown == 0 ? -EIO : 0;
+}
+
+struct fault_ack {
+	int status;
+	int called;
+};
+
+static void fault_cb(void *arg, int status, uint64_t offset)
+{
+	struct fault_ack *a = arg;
+
+	(void)offset;
+	__atomic_store_n(&a->status, status, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&a->called, 1, __ATOMIC_SEQ_CST);
+}
+
+/* A failed fdatasync stops the log: that batch and everything after it
+ * fails, HEAD stays at the last durable record, reopen recovers. */
+static void test_fsync_failure_is_fatal(void)
+{
+	char *dir = t_tmpdir("failstop");
+	struct alog_log *log;
+	struct alog_log_stats st;
+	struct fault_ack a = { 0, 0 };
+	struct iovec iov = { "x", 1 };
+	uint64_t head = 0;
+	int err, dirfd;
+
+	log = open_log(dir, 1 << 20, &err);
+	REQUIRE(log);
+	CHECK_EQ(append_range(log, 0, 100), 0);
+	fault_countdown = 1;
+	log_fault_fsync_hook = fault_fsync;
+	CHECK_EQ(alog_log_append(log, &iov, 1, NULL, fault_cb, &a), 0);
+	CHECK_EQ(alog_log_sync(log), -EIO);
+	CHECK(__atomic_load_n(&a.called, __ATOMIC_SEQ_CST));
+	CHECK_EQ(__atomic_load_n(&a.status, __ATOMIC_SEQ_CST), -EIO);
+	/* No retry-and-pretend: later appends fail, even when fsync works. */
+	log_fault_fsync_hook = NULL;
+	CHECK_EQ(alog_log_append_wait(log, &iov, 1, NULL, NULL), -EIO);
+	alog_log_stats(log, &st);
+	CHECK_EQ(st.failed, -EIO);
+	CHECK_EQ(st.durable_offset, 100);
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+	REQUIRE(dirfd >= 0);
+	CHECK_EQ(log_read_head(dirfd, &head), 0);
+	CHECK_EQ(head, 100); /* readers never saw the unsynced record */
+	close(dirfd);
+	alog_log_close(log);
+	/* Reopen: recovery decides; the 100 durable records are there. */
+	log = open_log(dir, 1 << 20, &err);
+	REQUIRE(log);
+	alog_log_stats(log, &st);
+	CHECK(st.next_offset >= 100);
+	CHECK_EQ(st.failed, 0);
+	alog_log_close(log);
+	CHECK_EQ(check_range(dir, 0, 100), 100);
+	t_rmrf(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	test_format();
@@ -732,5 +799,6 @@ int main(void)
 	test_crash_mid_roll();
 	test_write_mode();
 	test_age_roll();
+	test_fsync_failure_is_fatal();
 	return t_summary("test_log");
 }
