@@ -47,7 +47,8 @@ int alog_file_replace(const char *dir, const char *name, const void *data,
 	const uint8_t *p = data;
 	int fd, rc;
 
-	if (snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name) >= (int)sizeof(tmp) ||
+	if (snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name) >=
+		    (int)sizeof(tmp) ||
 	    snprintf(dst, sizeof(dst), "%s/%s", dir, name) >= (int)sizeof(dst))
 		return -ENAMETOOLONG;
 

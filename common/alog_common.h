@@ -47,7 +47,8 @@ static inline uint32_t alog_get_u32(const uint8_t *p)
 
 static inline uint64_t alog_get_u64(const uint8_t *p)
 {
-	return (uint64_t)alog_get_u32(p) | ((uint64_t)alog_get_u32(p + 4) << 32);
+	return (uint64_t)alog_get_u32(p) |
+	       ((uint64_t)alog_get_u32(p + 4) << 32);
 }
 
 /* Wall-clock milliseconds since the Unix epoch. */

@@ -34,17 +34,17 @@ enum alog_durability {
 };
 
 struct alog_log_options {
-	bool create;                  /* create the directory/log if missing */
-	uint64_t first_offset;        /* offset of the first record of a new log */
+	bool create;           /* create the directory/log if missing */
+	uint64_t first_offset; /* offset of the first record of a new log */
 	enum alog_durability durability;
-	uint32_t fsync_interval_ms;   /* write mode: fdatasync cadence (200) */
-	uint32_t record_bytes_max;    /* 1 MiB */
-	uint64_t segment_bytes_max;   /* 64 MiB */
-	uint64_t segment_age_max_ms;  /* roll by age; 0 = never (1 h) */
-	uint32_t batch_bytes_max;     /* group commit buffer (4 MiB) */
-	uint32_t batch_records_max;   /* records per commit (65536) */
+	uint32_t fsync_interval_ms;    /* write mode: fdatasync cadence (200) */
+	uint32_t record_bytes_max;     /* 1 MiB */
+	uint64_t segment_bytes_max;    /* 64 MiB */
+	uint64_t segment_age_max_ms;   /* roll by age; 0 = never (1 h) */
+	uint32_t batch_bytes_max;      /* group commit buffer (4 MiB) */
+	uint32_t batch_records_max;    /* records per commit (65536) */
 	uint32_t index_interval_bytes; /* 4096 */
-	uint64_t disk_budget_bytes;   /* 0 = unlimited */
+	uint64_t disk_budget_bytes;    /* 0 = unlimited */
 	uint64_t retention_age_min_ms; /* keep acked segments this long (0) */
 };
 
@@ -58,9 +58,9 @@ struct alog_recovery_report {
 	uint64_t bytes_dropped;     /* torn tail cut from the active segment */
 	uint64_t drop_position;     /* file position of the cut (if dropped) */
 	uint64_t drop_segment_base; /* segment that was cut */
-	bool quarantined;           /* dropped bytes held valid-looking records */
-	uint64_t indexes_rebuilt;   /* sealed segments whose index was rebuilt */
-	uint64_t segments_removed;  /* below start offset (interrupted retention) */
+	bool quarantined;         /* dropped bytes held valid-looking records */
+	uint64_t indexes_rebuilt; /* sealed segments whose index was rebuilt */
+	uint64_t segments_removed; /* below start offset (interrupted retention) */
 };
 
 struct alog_log;
@@ -124,20 +124,21 @@ struct alog_log_stats {
 	uint64_t next_offset;    /* offset the next append will get */
 	uint64_t durable_offset; /* every record below this is durable */
 	uint64_t segments;
-	uint64_t disk_bytes;     /* sum of segment file sizes */
+	uint64_t disk_bytes; /* sum of segment file sizes */
 	uint64_t disk_budget_bytes;
-	uint64_t commits;        /* group commits written */
+	uint64_t commits; /* group commits written */
 	uint64_t fsyncs;
-	uint64_t records;        /* records appended since open */
-	uint64_t bytes;          /* bytes written since open, headers included */
-	int failed;              /* 0, or the error that stopped the log */
+	uint64_t records; /* records appended since open */
+	uint64_t bytes;   /* bytes written since open, headers included */
+	int failed;       /* 0, or the error that stopped the log */
 };
 
 /* Snapshot of the log's counters. Thread-safe. */
 void alog_log_stats(struct alog_log *log, struct alog_log_stats *st);
 
 /* The report from the recovery run by alog_log_open(). Borrowed. */
-const struct alog_recovery_report *alog_log_recovery(const struct alog_log *log);
+const struct alog_recovery_report *
+alog_log_recovery(const struct alog_log *log);
 
 /*
  * Retention: delete whole sealed segments whose records are all below
@@ -162,9 +163,9 @@ struct alog_record {
 /* Where a reader found damage (after -EBADMSG). */
 struct alog_damage {
 	uint64_t segment_base;
-	uint64_t position;       /* file position of the bad record */
-	uint64_t offset;         /* offset expected there */
-	const char *reason;      /* static string */
+	uint64_t position;  /* file position of the bad record */
+	uint64_t offset;    /* offset expected there */
+	const char *reason; /* static string */
 };
 
 struct alog_cursor;
@@ -216,20 +217,20 @@ int alog_cursor_fd(const struct alog_cursor *c);
 
 struct alog_segment_info {
 	uint64_t base_offset;
-	uint64_t next_offset;    /* last offset + 1 (base if empty) */
+	uint64_t next_offset; /* last offset + 1 (base if empty) */
 	uint64_t records;
-	uint64_t data_bytes;     /* bytes used by header and records */
-	uint64_t file_bytes;     /* bytes on disk (preallocated if active) */
+	uint64_t data_bytes; /* bytes used by header and records */
+	uint64_t file_bytes; /* bytes on disk (preallocated if active) */
 	uint64_t created_ms;
-	uint64_t last_time_ms;   /* newest record's time, 0 if empty */
-	bool sealed;             /* has a valid index */
+	uint64_t last_time_ms; /* newest record's time, 0 if empty */
+	bool sealed;           /* has a valid index */
 };
 
 struct alog_log_info {
 	uint8_t identity[16];
 	uint64_t created_ms;
 	uint64_t start_offset;
-	uint64_t head_offset;    /* HEAD watermark (next_offset), or UINT64_MAX */
+	uint64_t head_offset; /* HEAD watermark (next_offset), or UINT64_MAX */
 	size_t nsegments;
 	struct alog_segment_info *segments; /* caller frees with free() */
 };

@@ -217,16 +217,18 @@ int log_idx_decode(const uint8_t *buf, size_t len, struct log_idx_header *h)
 	h->data_end = alog_get_u64(buf + 32);
 	h->sealed_ms = alog_get_u64(buf + 40);
 	h->last_time_ms = alog_get_u64(buf + 48);
-	if (h->next_offset < h->base_offset || h->data_end < LOG_SEG_HEADER_BYTES ||
-	    h->data_end > UINT32_MAX)
+	if (h->next_offset < h->base_offset ||
+	    h->data_end < LOG_SEG_HEADER_BYTES || h->data_end > UINT32_MAX)
 		return -EBADMSG;
 	/* Entries must be strictly increasing and inside the data. */
 	for (uint32_t i = 0; i < h->count; i++) {
 		struct log_idx_entry e;
 
 		log_idx_entry_get(buf, i, &e);
-		if ((i > 0 && (e.rel_offset <= prev_rel || e.position <= prev_pos)) ||
-		    e.position < LOG_SEG_HEADER_BYTES || e.position >= h->data_end ||
+		if ((i > 0 &&
+		     (e.rel_offset <= prev_rel || e.position <= prev_pos)) ||
+		    e.position < LOG_SEG_HEADER_BYTES ||
+		    e.position >= h->data_end ||
 		    h->base_offset + e.rel_offset >= h->next_offset)
 			return -EBADMSG;
 		prev_rel = e.rel_offset;
@@ -237,7 +239,8 @@ int log_idx_decode(const uint8_t *buf, size_t len, struct log_idx_header *h)
 
 void log_idx_entry_get(const uint8_t *buf, uint32_t i, struct log_idx_entry *e)
 {
-	const uint8_t *p = buf + LOG_IDX_HEADER_BYTES + (size_t)i * LOG_IDX_ENTRY_BYTES;
+	const uint8_t *p =
+		buf + LOG_IDX_HEADER_BYTES + (size_t)i * LOG_IDX_ENTRY_BYTES;
 
 	e->rel_offset = alog_get_u32(p);
 	e->position = alog_get_u32(p + 4);

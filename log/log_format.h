@@ -60,9 +60,9 @@ struct log_idx_header {
 /* Outcome of decoding one record at a position. */
 enum log_rec_status {
 	LOG_REC_OK = 0,
-	LOG_REC_END,       /* 32 zero bytes, or the end of the data: clean end */
+	LOG_REC_END, /* 32 zero bytes, or the end of the data: clean end */
 	LOG_REC_INCOMPLETE, /* header or payload runs past what is available */
-	LOG_REC_INVALID,   /* bad length, flags, offset or checksum */
+	LOG_REC_INVALID,    /* bad length, flags, offset or checksum */
 };
 
 void log_meta_encode(uint8_t out[LOG_META_BYTES], const struct log_meta *m);
@@ -102,8 +102,7 @@ void log_idx_encode(uint8_t *out, const struct log_idx_header *h,
 /* Decode and check an index. *entries points into buf (unaligned reads go
  * through log_idx_entry_get). Returns 0 or -EBADMSG. */
 int log_idx_decode(const uint8_t *buf, size_t len, struct log_idx_header *h);
-void log_idx_entry_get(const uint8_t *buf, uint32_t i,
-		       struct log_idx_entry *e);
+void log_idx_entry_get(const uint8_t *buf, uint32_t i, struct log_idx_entry *e);
 
 /* "%020llu.seg" / ".idx" names; parse returns false for other names. */
 void log_seg_name(char out[LOG_NAME_BYTES], uint64_t base, const char *ext);

@@ -284,7 +284,8 @@ enum log_rec_status seg_scan_at(struct seg_scan *s, uint64_t pos,
 		uint32_t len = alog_get_u32(s->buf + (pos - s->buf_pos) + 8);
 
 		if (len <= s->record_bytes_max) {
-			avail = seg_scan_fill(s, pos, LOG_REC_HEADER_BYTES + (size_t)len);
+			avail = seg_scan_fill(
+				s, pos, LOG_REC_HEADER_BYTES + (size_t)len);
 			if (avail < 0) {
 				*err = (int)avail;
 				*why = "read error";
@@ -293,8 +294,8 @@ enum log_rec_status seg_scan_at(struct seg_scan *s, uint64_t pos,
 		}
 	}
 	p = s->buf + (pos - s->buf_pos);
-	st = log_rec_decode(p, (size_t)avail, expect_offset, s->record_bytes_max,
-			    h, why);
+	st = log_rec_decode(p, (size_t)avail, expect_offset,
+			    s->record_bytes_max, h, why);
 	if (st == LOG_REC_OK)
 		*payload = p + LOG_REC_HEADER_BYTES;
 	return st;
@@ -367,10 +368,10 @@ struct alog_cursor {
 	int ino_fd;
 	uint8_t identity[16];
 	uint32_t record_bytes_max;
-	uint64_t offset;     /* next offset to hand out */
-	int seg_fd;          /* -1: no segment positioned */
+	uint64_t offset; /* next offset to hand out */
+	int seg_fd;      /* -1: no segment positioned */
 	uint64_t seg_base;
-	uint64_t pos;        /* file position of the record at offset */
+	uint64_t pos; /* file position of the record at offset */
 	struct seg_scan scan;
 	bool damaged;
 	struct alog_damage damage;
@@ -395,8 +396,7 @@ static int cursor_open_dir(const char *dir, int *dirfd, struct log_meta *m)
 	return 0;
 }
 
-struct alog_cursor *alog_cursor_open(const char *dir, uint64_t offset,
-				     int *err)
+struct alog_cursor *alog_cursor_open(const char *dir, uint64_t offset, int *err)
 {
 	struct alog_cursor *c;
 	struct log_meta m;
@@ -511,7 +511,8 @@ static int cursor_load_segment(struct alog_cursor *c, uint64_t base)
 		close(fd);
 		c->seg_base = base;
 		c->pos = 0;
-		return cursor_set_damage(c, 0, "bad segment header", UINT64_MAX);
+		return cursor_set_damage(c, 0, "bad segment header",
+					 UINT64_MAX);
 	}
 	rc = seg_scan_init(&c->scan, fd, c->record_bytes_max);
 	if (rc < 0) {
@@ -640,8 +641,8 @@ int alog_cursor_next(struct alog_cursor *c, struct alog_record *rec)
 			if (c->seg_fd < 0)
 				return 0; /* no segments yet */
 		}
-		st = seg_scan_at(&c->scan, c->pos, c->offset, &h, &payload, &why,
-				 &err);
+		st = seg_scan_at(&c->scan, c->pos, c->offset, &h, &payload,
+				 &why, &err);
 		if (err)
 			return err;
 		if (st == LOG_REC_OK) {
@@ -694,16 +695,16 @@ int alog_cursor_next(struct alog_cursor *c, struct alog_record *rec)
 					cursor_drop_segment(c);
 					continue;
 				}
-				return cursor_set_damage(c, c->pos,
-							 "records below HEAD are missing",
-							 head);
+				return cursor_set_damage(
+					c, c->pos,
+					"records below HEAD are missing", head);
 			}
 			return cursor_set_damage(c, c->pos, why, head);
 		}
 		if (st == LOG_REC_END && next_base > c->offset)
-			return cursor_set_damage(c, c->pos,
-						 "offsets missing between segments",
-						 next_base);
+			return cursor_set_damage(
+				c, c->pos, "offsets missing between segments",
+				next_base);
 		return cursor_set_damage(c, c->pos, why, next_base);
 	}
 	return -ELOOP;
@@ -757,7 +758,8 @@ int alog_cursor_skip_damage(struct alog_cursor *c, uint64_t *lost_from,
 int alog_cursor_wait(struct alog_cursor *c, int timeout_ms)
 {
 	struct pollfd pfd = { .fd = c->ino_fd, .events = POLLIN };
-	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	char buf[4096]
+		__attribute__((aligned(__alignof__(struct inotify_event))));
 	int n;
 
 	n = poll(&pfd, 1, timeout_ms);
@@ -852,7 +854,8 @@ int alog_log_inspect(const char *dir, struct alog_log_info *info)
 		    log_seg_header_decode(hdr, sizeof(hdr), &sh) == 0)
 			si->created_ms = sh.created_ms;
 		log_seg_name(name, bases[i], "idx");
-		if (log_read_file(dirfd, name, 64u << 20, &idx, &idx_len) == 0) {
+		if (log_read_file(dirfd, name, 64u << 20, &idx, &idx_len) ==
+		    0) {
 			if (log_idx_decode(idx, idx_len, &ih) == 0 &&
 			    ih.base_offset == bases[i]) {
 				si->sealed = true;
@@ -864,7 +867,8 @@ int alog_log_inspect(const char *dir, struct alog_log_info *info)
 			free(idx);
 		}
 		if (!si->sealed) {
-			uint64_t limit = i + 1 < n ? bases[i + 1] : info->head_offset;
+			uint64_t limit = i + 1 < n ? bases[i + 1] :
+						     info->head_offset;
 
 			inspect_scan(fd, bases[i], limit, si);
 		}

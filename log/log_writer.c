@@ -50,9 +50,9 @@ struct log_batch {
 	struct log_waiter *waiters;
 	uint32_t nwaiters;
 	uint32_t records;
-	uint64_t first_offset;  /* offset of the first record in buf */
-	uint64_t next_offset;   /* one past the last */
-	uint64_t file_pos;      /* where buf[0] goes in its segment */
+	uint64_t first_offset; /* offset of the first record in buf */
+	uint64_t next_offset;  /* one past the last */
+	uint64_t file_pos;     /* where buf[0] goes in its segment */
 	struct log_segment *seg;
 };
 
@@ -60,10 +60,10 @@ struct log_batch {
 struct log_segment {
 	uint64_t base;
 	int fd;
-	uint64_t cap_bytes;     /* file size (preallocated) */
+	uint64_t cap_bytes; /* file size (preallocated) */
 	uint64_t created_ms;
-	uint64_t data_end;      /* written bytes */
-	uint64_t next_offset;   /* written records */
+	uint64_t data_end;    /* written bytes */
+	uint64_t next_offset; /* written records */
 	uint64_t last_time_ms;
 	uint64_t next_index_pos;
 	struct log_idx_entry *idx;
@@ -93,9 +93,9 @@ struct alog_log {
 	pthread_cond_t durable_cv; /* alog_log_sync waits */
 	struct log_batch batches[2];
 	struct log_batch *fill;
-	uint64_t next_offset;      /* next offset to hand out */
-	uint64_t fill_seg_pos;     /* position after fill's last byte */
-	uint64_t fill_seg_cap;     /* capacity of the segment fill targets */
+	uint64_t next_offset;  /* next offset to hand out */
+	uint64_t fill_seg_pos; /* position after fill's last byte */
+	uint64_t fill_seg_cap; /* capacity of the segment fill targets */
 	bool roll_pending;
 	uint64_t roll_gen;
 	int roll_error;
@@ -177,7 +177,8 @@ static int validate_options(const struct alog_log_options *o)
 		return -EINVAL;
 	if (o->batch_records_max < 1 || o->batch_records_max > (1u << 20))
 		return -EINVAL;
-	if (o->index_interval_bytes < 512 || o->index_interval_bytes > (1u << 20))
+	if (o->index_interval_bytes < 512 ||
+	    o->index_interval_bytes > (1u << 20))
 		return -EINVAL;
 	if (o->durability != ALOG_DURABLE_FSYNC &&
 	    o->durability != ALOG_DURABLE_WRITE)
@@ -237,7 +238,8 @@ static int segment_create(struct alog_log *log, uint64_t base,
 	if (!seg)
 		return -ENOMEM;
 	seg->fd = -1;
-	fd = openat(log->dirfd, tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = openat(log->dirfd, tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
+		    0644);
 	if (fd < 0) {
 		rc = -errno;
 		goto out_free;
@@ -256,7 +258,8 @@ static int segment_create(struct alog_log *log, uint64_t base,
 	rc = log_pwrite_all(fd, hdr, sizeof(hdr), 0);
 	if (rc < 0)
 		goto out_unlink;
-	if (fdatasync(fd) != 0 || renameat(log->dirfd, tmp, log->dirfd, name) != 0) {
+	if (fdatasync(fd) != 0 ||
+	    renameat(log->dirfd, tmp, log->dirfd, name) != 0) {
 		rc = -errno;
 		goto out_unlink;
 	}
@@ -293,7 +296,8 @@ static int segment_seal(struct alog_log *log, struct log_segment *seg,
 	size_t len;
 	int rc;
 
-	if (ftruncate(seg->fd, (off_t)seg->data_end) != 0 || fdatasync(seg->fd) != 0)
+	if (ftruncate(seg->fd, (off_t)seg->data_end) != 0 ||
+	    fdatasync(seg->fd) != 0)
 		return -errno;
 	ih.count = seg->nidx;
 	ih.base_offset = seg->base;
@@ -341,7 +345,8 @@ static int segment_scan(struct alog_log *log, struct log_segment *seg,
 			*bad_pos = pos;
 			break;
 		}
-		rc = segment_index_add(seg, off, pos, log->o.index_interval_bytes);
+		rc = segment_index_add(seg, off, pos,
+				       log->o.index_interval_bytes);
 		if (rc < 0)
 			return rc;
 		seg->last_time_ms = h.time_ms;
@@ -385,7 +390,8 @@ static int segment_open(struct alog_log *log, uint64_t base, int flags,
 		rc = -EBADMSG; /* shorter than a header */
 	if (rc < 0)
 		goto out_free;
-	if (sh.base_offset != base || memcmp(sh.identity, log->meta.identity, 16)) {
+	if (sh.base_offset != base ||
+	    memcmp(sh.identity, log->meta.identity, 16)) {
 		rc = -EBADMSG;
 		goto out_free;
 	}
@@ -467,8 +473,8 @@ static int quarantine_bytes(struct alog_log *log, struct seg_scan *s,
 		return -ENOMEM;
 	rc = log_pread_all(s->fd, buf, to - from, from);
 	if (rc == 0) {
-		snprintf(name, sizeof(name), "%020" PRIu64 ".seg.at-%" PRIu64, base,
-			 from);
+		snprintf(name, sizeof(name), "%020" PRIu64 ".seg.at-%" PRIu64,
+			 base, from);
 		rc = alog_file_replace(qdir, name, buf, to - from);
 	}
 	free(buf);
@@ -569,8 +575,8 @@ static int log_recover(struct alog_log *log)
 		if (rc < 0)
 			break;
 		prev_sealed = fstat(prev->fd, &st) == 0 &&
-			      load_index(log, bases[n - 2], (uint64_t)st.st_size,
-					 &ih) == 0 &&
+			      load_index(log, bases[n - 2],
+					 (uint64_t)st.st_size, &ih) == 0 &&
 			      ih.next_offset == bases[n - 1];
 		segment_free(prev);
 		if (prev_sealed)
@@ -609,7 +615,8 @@ static int log_recover(struct alog_log *log)
 			sl.file_bytes = seg->cap_bytes;
 			sl.sealed_ms = ih.sealed_ms;
 		} else {
-			rc = seg_scan_init(&s, seg->fd, ALOG_RECORD_BYTES_HARD_MAX);
+			rc = seg_scan_init(&s, seg->fd,
+					   ALOG_RECORD_BYTES_HARD_MAX);
 			if (rc < 0)
 				goto out;
 			rc = segment_scan(log, seg, &s, &bad, &nrec);
@@ -849,7 +856,8 @@ static uint64_t deadline_ms_from_now(struct alog_log *log, uint64_t now_ns)
 	if (log->o.segment_age_max_ms > 0 &&
 	    log->fill_seg_pos > LOG_SEG_HEADER_BYTES) {
 		uint64_t now = alog_now_ms();
-		uint64_t due = log->active->created_ms + log->o.segment_age_max_ms;
+		uint64_t due =
+			log->active->created_ms + log->o.segment_age_max_ms;
 		uint64_t w = due > now ? due - now : 0;
 
 		if (now_ns < log->age_roll_retry_ns &&
@@ -915,7 +923,8 @@ static void *commit_main(void *arg)
 		if (log->o.segment_age_max_ms > 0 && wait_ms == 0 &&
 		    log->fill_seg_pos > LOG_SEG_HEADER_BYTES &&
 		    now_ns >= log->age_roll_retry_ns &&
-		    alog_now_ms() >= log->active->created_ms + log->o.segment_age_max_ms)
+		    alog_now_ms() >=
+			    log->active->created_ms + log->o.segment_age_max_ms)
 			roll_age = true;
 		if (log->o.durability == ALOG_DURABLE_WRITE &&
 		    log->written_offset > log->durable_offset &&
@@ -941,7 +950,8 @@ static void *commit_main(void *arg)
 					log->o.disk_budget_bytes;
 
 			pthread_mutex_unlock(&log->mu);
-			rc = over_budget ? -EDQUOT : segment_create(log, base, &fresh);
+			rc = over_budget ? -EDQUOT :
+					   segment_create(log, base, &fresh);
 			pthread_mutex_lock(&log->mu);
 			if (rc < 0) {
 				log->roll_pending = false;
@@ -952,7 +962,8 @@ static void *commit_main(void *arg)
 				if (log->fill->used == 0 && !fsync_due) {
 					/* Don't spin on a roll that keeps failing. */
 					if (roll_age)
-						cond_wait_ms(&log->work_cv, &log->mu, 1000);
+						cond_wait_ms(&log->work_cv,
+							     &log->mu, 1000);
 					continue;
 				}
 			} else {
@@ -983,8 +994,9 @@ static void *commit_main(void *arg)
 		log->sync_requested = false;
 		pthread_mutex_unlock(&log->mu);
 
-		log_head_encode(head, take->used ? take->next_offset :
-						   log->written_offset,
+		log_head_encode(head,
+				take->used ? take->next_offset :
+					     log->written_offset,
 				alog_now_ms());
 		rc = commit_write(log, take->seg->fd, take->buf, take->used,
 				  take->file_pos, sync, head);
@@ -1062,7 +1074,8 @@ static int log_init_meta(struct alog_log *log, bool create)
 			return -errno;
 		}
 		while ((de = readdir(d)) != NULL) {
-			if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+			if (strcmp(de->d_name, ".") &&
+			    strcmp(de->d_name, "..") &&
 			    strcmp(de->d_name, "LOCK"))
 				foreign = true;
 		}
@@ -1111,7 +1124,8 @@ struct alog_log *alog_log_open(const char *dir,
 	rc = validate_options(&log->o);
 	if (rc < 0)
 		goto out_close;
-	if (snprintf(log->dir, sizeof(log->dir), "%s", dir) >= (int)sizeof(log->dir)) {
+	if (snprintf(log->dir, sizeof(log->dir), "%s", dir) >=
+	    (int)sizeof(log->dir)) {
 		rc = -ENAMETOOLONG;
 		goto out_close;
 	}
@@ -1128,7 +1142,8 @@ struct alog_log *alog_log_open(const char *dir,
 		rc = -ENOTRECOVERABLE;
 		goto out_close;
 	}
-	log->lockfd = openat(log->dirfd, "LOCK", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	log->lockfd =
+		openat(log->dirfd, "LOCK", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (log->lockfd < 0) {
 		rc = -errno;
 		goto out_close;
@@ -1141,7 +1156,8 @@ struct alog_log *alog_log_open(const char *dir,
 	if (rc < 0)
 		goto out_close;
 	remove_tmp_files(log);
-	log->headfd = openat(log->dirfd, "HEAD", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	log->headfd =
+		openat(log->dirfd, "HEAD", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (log->headfd < 0) {
 		rc = -errno;
 		goto out_close;
@@ -1151,7 +1167,8 @@ struct alog_log *alog_log_open(const char *dir,
 
 		b->cap = log->o.batch_bytes_max;
 		b->buf = malloc(b->cap);
-		b->waiters = malloc(sizeof(*b->waiters) * log->o.batch_records_max);
+		b->waiters =
+			malloc(sizeof(*b->waiters) * log->o.batch_records_max);
 		if (!b->buf || !b->waiters) {
 			rc = -ENOMEM;
 			goto out_close;
@@ -1282,7 +1299,8 @@ int alog_log_append(struct alog_log *log, const struct iovec *iov, unsigned n,
 			log->roll_pending = true;
 			gen = log->roll_gen;
 			pthread_cond_signal(&log->work_cv);
-			while (log->roll_gen == gen && !log->failed && !log->closing)
+			while (log->roll_gen == gen && !log->failed &&
+			       !log->closing)
 				pthread_cond_wait(&log->space_cv, &log->mu);
 			if (log->roll_gen != gen && log->roll_error) {
 				rc = log->roll_error;
@@ -1305,9 +1323,10 @@ int alog_log_append(struct alog_log *log, const struct iovec *iov, unsigned n,
 	b->nwaiters++;
 	dst = b->buf + b->used;
 	for (unsigned i = 0; i < n; i++) {
-		memcpy(dst + LOG_REC_HEADER_BYTES, iov[i].iov_base, iov[i].iov_len);
-		log_rec_encode(dst, (uint32_t)iov[i].iov_len, log->next_offset++,
-			       time_ms);
+		memcpy(dst + LOG_REC_HEADER_BYTES, iov[i].iov_base,
+		       iov[i].iov_len);
+		log_rec_encode(dst, (uint32_t)iov[i].iov_len,
+			       log->next_offset++, time_ms);
 		dst += LOG_REC_HEADER_BYTES + iov[i].iov_len;
 	}
 	b->used += total;

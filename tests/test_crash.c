@@ -101,7 +101,8 @@ static void *child_thread(void *arg)
 			pthread_cond_wait(&cv, &mu);
 		inflight++;
 		pthread_mutex_unlock(&mu);
-		if (alog_log_append(ctx->log, &iov, 1, NULL, child_durable, p) != 0)
+		if (alog_log_append(ctx->log, &iov, 1, NULL, child_durable,
+				    p) != 0)
 			_exit(5);
 	}
 	return NULL;
@@ -164,7 +165,8 @@ static void drain_pipe(int fd)
 		have += (size_t)n;
 		size_t whole = have / 16 * 16;
 		for (size_t i = 0; i < whole; i += 16)
-			note_ack(alog_get_u64(msg + i), alog_get_u64(msg + i + 8));
+			note_ack(alog_get_u64(msg + i),
+				 alog_get_u64(msg + i + 8));
 		memmove(msg, msg + whole, have - whole);
 		have -= whole;
 	}
@@ -217,7 +219,9 @@ static uint64_t verify_log(const char *dir, uint64_t *ids_seen_max)
 	/* Every acknowledged offset is present. */
 	for (uint64_t off = expect; off < acked_cap; off++) {
 		if (acked[off]) {
-			fprintf(stderr, "acked offset %" PRIu64 " lost (log ends at %" PRIu64 ")\n",
+			fprintf(stderr,
+				"acked offset %" PRIu64
+				" lost (log ends at %" PRIu64 ")\n",
 				off, expect);
 			CHECK(!acked[off]);
 			break;
@@ -252,7 +256,8 @@ int main(int argc, char **argv)
 		kill(pid, SIGKILL);
 		waitpid(pid, &status, 0);
 		if (!(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)) {
-			fprintf(stderr, "child exited early with status %d\n", status);
+			fprintf(stderr, "child exited early with status %d\n",
+				status);
 			CHECK(0);
 		}
 		drain_pipe(pfd[0]);
@@ -263,7 +268,8 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < acked_cap; i++)
 		acks += acked[i];
-	printf("crash: %d rounds, %" PRIu64 " durable acks checked\n", rounds, acks);
+	printf("crash: %d rounds, %" PRIu64 " durable acks checked\n", rounds,
+	       acks);
 	CHECK(acks > 0);
 	t_rmrf(dir);
 	free(dir);

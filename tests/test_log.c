@@ -92,7 +92,8 @@ static void test_format(void)
 	CHECK_EQ(h.offset, 42);
 	CHECK_EQ(h.time_ms, 1000);
 	CHECK_EQ(log_rec_decode(buf, 37, 43, 100, &h, &why), LOG_REC_INVALID);
-	CHECK_EQ(log_rec_decode(buf, 36, 42, 100, &h, &why), LOG_REC_INCOMPLETE);
+	CHECK_EQ(log_rec_decode(buf, 36, 42, 100, &h, &why),
+		 LOG_REC_INCOMPLETE);
 	CHECK_EQ(log_rec_decode(buf, 37, 42, 4, &h, &why), LOG_REC_INVALID);
 	for (size_t i = 0; i < 37; i++) {
 		buf[i] ^= 0x10;
@@ -110,8 +111,10 @@ static void test_format(void)
 		CHECK(strcmp(name, "00000000000000001234.seg") == 0);
 		CHECK(log_seg_name_parse(name, "seg", &base) && base == 1234);
 		CHECK(!log_seg_name_parse(name, "idx", &base));
-		CHECK(!log_seg_name_parse("99999999999999999999.seg", "seg", &base));
-		CHECK(!log_seg_name_parse("0000000000000000123x.seg", "seg", &base));
+		CHECK(!log_seg_name_parse("99999999999999999999.seg", "seg",
+					  &base));
+		CHECK(!log_seg_name_parse("0000000000000000123x.seg", "seg",
+					  &base));
 	}
 }
 
@@ -210,10 +213,12 @@ static void test_errors(void)
 	CHECK_EQ(alog_log_append_wait(log, &iov, 1, NULL, NULL), -EINVAL);
 	iov.iov_len = 10;
 	{
-		struct alog_append_opts ao = { .expect_offset = 5, .time_ms = 0 };
+		struct alog_append_opts ao = { .expect_offset = 5,
+					       .time_ms = 0 };
 		uint64_t off = 99;
 
-		CHECK_EQ(alog_log_append_wait(log, &iov, 1, &ao, NULL), -ESPIPE);
+		CHECK_EQ(alog_log_append_wait(log, &iov, 1, &ao, NULL),
+			 -ESPIPE);
 		ao.expect_offset = 0;
 		ao.time_ms = 123456;
 		CHECK_EQ(alog_log_append_wait(log, &iov, 1, &ao, &off), 0);
@@ -259,7 +264,8 @@ static void test_first_offset_and_batches(void)
 	CHECK_EQ(off, 1000003);
 	alog_log_close(log);
 	{
-		struct alog_cursor *c = alog_cursor_open(dir, ALOG_OFFSET_ANY, &err);
+		struct alog_cursor *c =
+			alog_cursor_open(dir, ALOG_OFFSET_ANY, &err);
 		struct alog_record r;
 
 		REQUIRE(c);
@@ -398,7 +404,8 @@ static void test_retention_and_budget(void)
 	log = alog_log_open(dir, &o, &err);
 	REQUIRE(log);
 	CHECK_EQ(alog_log_retain(log, UINT64_MAX, alog_now_ms()), 0);
-	CHECK(alog_log_retain(log, UINT64_MAX, alog_now_ms() + 7200 * 1000) >= 1);
+	CHECK(alog_log_retain(log, UINT64_MAX, alog_now_ms() + 7200 * 1000) >=
+	      1);
 	alog_log_close(log);
 	t_rmrf(dir);
 	free(dir);
@@ -467,7 +474,8 @@ static void test_torn_tail_every_byte(void)
 			static const uint8_t z[2048];
 
 			REQUIRE(fd >= 0);
-			REQUIRE(pwrite(fd, z, ends[3] - cut + 1, (off_t)cut) >= 0);
+			REQUIRE(pwrite(fd, z, ends[3] - cut + 1, (off_t)cut) >=
+				0);
 			close(fd);
 		}
 		for (int k = 1; k <= 3; k++)
@@ -492,7 +500,8 @@ static void test_torn_tail_every_byte(void)
 				if (pread(fd, &b, 1, (off_t)q) == 1 && b != 0)
 					nz = q + 1;
 			close(fd);
-			CHECK_EQ(alog_log_recovery(log)->bytes_dropped, nz - end_kept);
+			CHECK_EQ(alog_log_recovery(log)->bytes_dropped,
+				 nz - end_kept);
 		}
 		CHECK_EQ(append_range(log, want, want + 2), 0);
 		alog_log_close(log);
@@ -560,14 +569,16 @@ static void test_bit_flips(void)
 	log = open_log(work, 1 << 20, &err);
 	REQUIRE(log);
 	CHECK(alog_log_recovery(log)->quarantined);
-	CHECK_EQ(alog_log_recovery(log)->drop_position, pos_of[mid - last_base]);
+	CHECK_EQ(alog_log_recovery(log)->drop_position,
+		 pos_of[mid - last_base]);
 	alog_log_close(log);
 	{
 		char q[4400];
 		struct stat st;
 
-		snprintf(q, sizeof(q), "%s/quarantine/%020" PRIu64 ".seg.at-%" PRIu64,
-			 work, last_base, pos_of[mid - last_base]);
+		snprintf(q, sizeof(q),
+			 "%s/quarantine/%020" PRIu64 ".seg.at-%" PRIu64, work,
+			 last_base, pos_of[mid - last_base]);
 		CHECK(stat(q, &st) == 0 && st.st_size > 0);
 	}
 	CHECK_EQ(check_range(work, 0, 3000), mid);
@@ -613,7 +624,8 @@ static void test_bit_flips(void)
 	CHECK_EQ(alog_log_recovery(log)->indexes_rebuilt, 1);
 	alog_log_close(log);
 	CHECK_EQ(check_range(work, 0, 3000), 3000);
-	CHECK_EQ(check_range(work, first_next - 1, 3000), 3000 - first_next + 1);
+	CHECK_EQ(check_range(work, first_next - 1, 3000),
+		 3000 - first_next + 1);
 	t_rmrf(dir);
 	free(dir);
 }

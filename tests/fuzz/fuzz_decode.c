@@ -43,8 +43,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			enum log_rec_status st;
 
 			st = log_rec_decode(data + pos, size - pos,
-					    pass ? UINT64_MAX : expect, 1u << 20,
-					    &h, &why);
+					    pass ? UINT64_MAX : expect,
+					    1u << 20, &h, &why);
 			if (st != LOG_REC_OK)
 				break;
 			if (h.len == 0 || h.len > size - pos - 32)

@@ -38,7 +38,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const uint8_t id[16] = { 1, 2, 3 };
 	struct log_meta m = { .created_ms = 1, .start_offset = 0 };
-	struct log_seg_header sh = { .base_offset = 0, .created_ms = 1,
+	struct log_seg_header sh = { .base_offset = 0,
+				     .created_ms = 1,
 				     .segment_bytes_max = 1 << 20 };
 	struct alog_log_options o;
 	struct alog_log *log;
