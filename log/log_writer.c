@@ -93,6 +93,8 @@ struct alog_log {
 	pthread_cond_t durable_cv; /* alog_log_sync waits */
 	struct log_batch batches[2];
 	struct log_batch *fill;
+	struct log_waiter *cb;     /* durable, callbacks not yet run */
+	uint32_t ncb;              /* (commit thread only) */
 	uint64_t next_offset;  /* next offset to hand out */
 	uint64_t fill_seg_pos; /* position after fill's last byte */
 	uint64_t fill_seg_cap; /* capacity of the segment fill targets */
@@ -760,6 +762,13 @@ static int batch_index(struct alog_log *log, struct log_batch *b)
  * io_uring submission, one system call. A short write breaks the link;
  * the rest is then finished with plain calls.
  */
+static void run_callbacks(struct alog_log *log)
+{
+	for (uint32_t i = 0; i < log->ncb; i++)
+		log->cb[i].cb(log->cb[i].arg, 0, log->cb[i].first_offset);
+	log->ncb = 0;
+}
+
 static int commit_write(struct alog_log *log, int fd, const uint8_t *buf,
 			size_t len, uint64_t pos, bool sync,
 			const uint8_t head[LOG_HEAD_BYTES])
@@ -792,9 +801,12 @@ static int commit_write(struct alog_log *log, int fd, const uint8_t *buf,
 	sqe = io_uring_get_sqe(&log->ring);
 	io_uring_prep_write(sqe, log->headfd, head, LOG_HEAD_BYTES, 0);
 	io_uring_sqe_set_data64(sqe, 2);
-	rc = io_uring_submit_and_wait(&log->ring, want);
+	rc = io_uring_submit(&log->ring);
 	if (rc < 0)
 		return rc;
+	/* The previous batch is durable: tell its appenders while this one
+	 * is on its way to disk, so callbacks and wake-ups overlap the I/O. */
+	run_callbacks(log);
 	for (unsigned i = 0; i < want; i++) {
 		rc = io_uring_wait_cqe(&log->ring, &cqe);
 		if (rc < 0)
@@ -902,6 +914,12 @@ static void *commit_main(void *arg)
 			 * for close. */
 			struct log_batch *b = log->fill;
 
+			if (log->ncb > 0) {
+				pthread_mutex_unlock(&log->mu);
+				run_callbacks(log); /* these were durable */
+				pthread_mutex_lock(&log->mu);
+			}
+
 			if (b->nwaiters > 0) {
 				struct log_batch copy = *b;
 
@@ -932,6 +950,12 @@ static void *commit_main(void *arg)
 			fsync_due = true;
 		if (log->fill->used == 0 && !log->roll_pending && !roll_age &&
 		    !fsync_due) {
+			if (log->ncb > 0) {
+				pthread_mutex_unlock(&log->mu);
+				run_callbacks(log);
+				pthread_mutex_lock(&log->mu);
+				continue;
+			}
 			if (log->closing)
 				break;
 			log->committer_idle = true;
@@ -1021,6 +1045,7 @@ static void *commit_main(void *arg)
 			segment_free(old);
 		}
 		if (rc < 0) {
+			run_callbacks(log); /* earlier batches were durable */
 			log_fail(log, rc);
 			fail_waiters(take, rc);
 			pthread_mutex_lock(&log->mu);
@@ -1040,9 +1065,17 @@ static void *commit_main(void *arg)
 		}
 		pthread_cond_broadcast(&log->durable_cv);
 		pthread_mutex_unlock(&log->mu);
-		for (uint32_t i = 0; i < take->nwaiters; i++)
-			take->waiters[i].cb(take->waiters[i].arg, 0,
-					    take->waiters[i].first_offset);
+		/* Callbacks run while the next batch is written (or at once
+		 * if there is none); hand the batch a spare waiter array. */
+		run_callbacks(log);
+		{
+			struct log_waiter *w = log->cb;
+
+			log->cb = take->waiters;
+			log->ncb = take->nwaiters;
+			take->waiters = w;
+			take->nwaiters = 0;
+		}
 		pthread_mutex_lock(&log->mu);
 	}
 	pthread_mutex_unlock(&log->mu);
@@ -1174,6 +1207,11 @@ struct alog_log *alog_log_open(const char *dir,
 			goto out_close;
 		}
 	}
+	log->cb = malloc(sizeof(*log->cb) * log->o.batch_records_max);
+	if (!log->cb) {
+		rc = -ENOMEM;
+		goto out_close;
+	}
 	rc = log_recover(log);
 	if (rc < 0)
 		goto out_close;
@@ -1222,6 +1260,7 @@ void alog_log_close(struct alog_log *log)
 		free(log->batches[i].waiters);
 	}
 	free(log->sealed);
+	free(log->cb);
 	if (log->headfd >= 0)
 		close(log->headfd);
 	if (log->lockfd >= 0)
