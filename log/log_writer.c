@@ -27,7 +27,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
 #include <sys/file.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,7 +56,28 @@ struct log_batch {
 	uint64_t next_offset;  /* one past the last */
 	uint64_t file_pos;     /* where buf[0] goes in its segment */
 	struct log_segment *seg;
+	uint32_t copiers;        /* appenders still copying into buf (futex) */
+	uint32_t commit_waiting; /* the commit thread sleeps on copiers */
 };
+
+/* An appender waiting for batch space, in arrival order. */
+struct space_waiter {
+	pthread_cond_t cv;
+	struct space_waiter *next;
+};
+
+/* Wait until every appender that reserved space in b has copied its
+ * records (they copy outside the log mutex). */
+static void batch_wait_copiers(struct log_batch *b)
+{
+	uint32_t v;
+
+	__atomic_store_n(&b->commit_waiting, 1, __ATOMIC_SEQ_CST);
+	while ((v = __atomic_load_n(&b->copiers, __ATOMIC_SEQ_CST)) != 0)
+		syscall(SYS_futex, &b->copiers, FUTEX_WAIT_PRIVATE, v, NULL,
+			NULL, 0);
+	__atomic_store_n(&b->commit_waiting, 0, __ATOMIC_SEQ_CST);
+}
 
 /* The active segment; owned by the commit thread once the log is open. */
 struct log_segment {
@@ -91,10 +114,11 @@ struct alog_log {
 	pthread_cond_t work_cv;    /* commit thread waits for work */
 	pthread_cond_t space_cv;   /* appenders wait for room or a roll */
 	pthread_cond_t durable_cv; /* alog_log_sync waits */
+	struct space_waiter *space_q, *space_q_tail;
 	struct log_batch batches[2];
 	struct log_batch *fill;
-	struct log_waiter *cb;     /* durable, callbacks not yet run */
-	uint32_t ncb;              /* (commit thread only) */
+	struct log_waiter *cb; /* durable, callbacks not yet run */
+	uint32_t ncb;          /* (commit thread only) */
 	uint64_t next_offset;  /* next offset to hand out */
 	uint64_t fill_seg_pos; /* position after fill's last byte */
 	uint64_t fill_seg_cap; /* capacity of the segment fill targets */
@@ -849,6 +873,8 @@ static void log_fail(struct alog_log *log, int err)
 	pthread_mutex_lock(&log->mu);
 	if (!log->failed)
 		log->failed = err;
+	for (struct space_waiter *w = log->space_q; w; w = w->next)
+		pthread_cond_signal(&w->cv);
 	pthread_cond_broadcast(&log->space_cv);
 	pthread_cond_broadcast(&log->durable_cv);
 	pthread_mutex_unlock(&log->mu);
@@ -925,6 +951,8 @@ static void *commit_main(void *arg)
 
 				batch_reset(b);
 				pthread_mutex_unlock(&log->mu);
+				/* A callback may free what a copier still reads. */
+				batch_wait_copiers(b);
 				fail_waiters(&copy, log->failed);
 				pthread_mutex_lock(&log->mu);
 				pthread_cond_broadcast(&log->space_cv);
@@ -1013,11 +1041,14 @@ static void *commit_main(void *arg)
 		log->fill->file_pos = log->fill_seg_pos;
 		log->fill->first_offset = log->next_offset;
 		pthread_cond_broadcast(&log->space_cv);
+		if (log->space_q)
+			pthread_cond_signal(&log->space_q->cv);
 		sync = log->o.durability == ALOG_DURABLE_FSYNC || old != NULL ||
 		       fsync_due;
 		log->sync_requested = false;
 		pthread_mutex_unlock(&log->mu);
 
+		batch_wait_copiers(take);
 		log_head_encode(head,
 				take->used ? take->next_offset :
 					     log->written_offset,
@@ -1249,6 +1280,8 @@ void alog_log_close(struct alog_log *log)
 		log->closing = true;
 		pthread_cond_broadcast(&log->work_cv);
 		pthread_cond_broadcast(&log->space_cv);
+		for (struct space_waiter *w = log->space_q; w; w = w->next)
+			pthread_cond_signal(&w->cv);
 		pthread_mutex_unlock(&log->mu);
 		pthread_join(log->thread, NULL);
 	}
@@ -1282,12 +1315,35 @@ const struct alog_recovery_report *alog_log_recovery(const struct alog_log *log)
 
 /* ---- Append -------------------------------------------------------------- */
 
+/* Leave the queue of appenders waiting for batch space; wake the next. */
+static void space_queue_leave(struct alog_log *log, struct space_waiter *me)
+{
+	struct space_waiter **pp = &log->space_q;
+
+	while (*pp && *pp != me)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = me->next;
+	if (log->space_q_tail == me) {
+		struct space_waiter *t = log->space_q;
+
+		while (t && t->next)
+			t = t->next;
+		log->space_q_tail = t;
+	}
+	if (log->space_q)
+		pthread_cond_signal(&log->space_q->cv);
+	pthread_cond_destroy(&me->cv);
+}
+
 int alog_log_append(struct alog_log *log, const struct iovec *iov, unsigned n,
 		    const struct alog_append_opts *opts, alog_durable_fn cb,
 		    void *arg)
 {
+	struct space_waiter me;
 	struct log_batch *b;
-	uint64_t total = 0, time_ms, gen;
+	uint64_t total = 0, time_ms, gen, offset;
+	bool queued = false;
 	uint8_t *dst;
 	int rc = 0;
 
@@ -1347,34 +1403,69 @@ int alog_log_append(struct alog_log *log, const struct iovec *iov, unsigned n,
 			}
 			continue;
 		}
-		if (b->used + total > b->cap ||
+		/*
+		 * Waiting for batch space is first come, first served: each
+		 * waiter sleeps on its own condition variable in a queue, and
+		 * only the head is woken when a batch is swapped out. A
+		 * broadcast would let late arrivals starve early ones.
+		 */
+		if ((log->space_q && log->space_q != &me) ||
+		    b->used + total > b->cap ||
 		    b->records + n > log->o.batch_records_max) {
+			if (!queued) {
+				pthread_cond_init(&me.cv, NULL);
+				me.next = NULL;
+				if (log->space_q_tail)
+					log->space_q_tail->next = &me;
+				else
+					log->space_q = &me;
+				log->space_q_tail = &me;
+				queued = true;
+			}
 			if (log->committer_idle)
 				pthread_cond_signal(&log->work_cv);
-			pthread_cond_wait(&log->space_cv, &log->mu);
+			pthread_cond_wait(&me.cv, &log->mu);
 			continue;
 		}
 		break;
 	}
+	if (queued) {
+		space_queue_leave(log, &me);
+		queued = false;
+	}
+	/* Reserve under the lock; copy and checksum outside it. */
+	offset = log->next_offset;
+	log->next_offset += n;
 	b->waiters[b->nwaiters].cb = cb;
 	b->waiters[b->nwaiters].arg = arg;
-	b->waiters[b->nwaiters].first_offset = log->next_offset;
+	b->waiters[b->nwaiters].first_offset = offset;
 	b->nwaiters++;
 	dst = b->buf + b->used;
-	for (unsigned i = 0; i < n; i++) {
-		memcpy(dst + LOG_REC_HEADER_BYTES, iov[i].iov_base,
-		       iov[i].iov_len);
-		log_rec_encode(dst, (uint32_t)iov[i].iov_len,
-			       log->next_offset++, time_ms);
-		dst += LOG_REC_HEADER_BYTES + iov[i].iov_len;
-	}
 	b->used += total;
 	b->records += n;
 	b->next_offset = log->next_offset;
 	log->fill_seg_pos += total;
+	__atomic_add_fetch(&b->copiers, 1, __ATOMIC_SEQ_CST);
 	if (log->committer_idle)
 		pthread_cond_signal(&log->work_cv);
+	pthread_mutex_unlock(&log->mu);
+
+	for (unsigned i = 0; i < n; i++) {
+		memcpy(dst + LOG_REC_HEADER_BYTES, iov[i].iov_base,
+		       iov[i].iov_len);
+		log_rec_encode(dst, (uint32_t)iov[i].iov_len, offset++,
+			       time_ms);
+		dst += LOG_REC_HEADER_BYTES + iov[i].iov_len;
+	}
+	if (__atomic_sub_fetch(&b->copiers, 1, __ATOMIC_SEQ_CST) == 0 &&
+	    __atomic_load_n(&b->commit_waiting, __ATOMIC_SEQ_CST))
+		syscall(SYS_futex, &b->copiers, FUTEX_WAKE_PRIVATE, 1, NULL,
+			NULL, 0);
+	return 0;
+
 out_unlock:
+	if (queued)
+		space_queue_leave(log, &me);
 	pthread_mutex_unlock(&log->mu);
 	return rc;
 }

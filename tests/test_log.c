@@ -772,6 +772,10 @@ static void test_fsync_failure_is_fatal(void)
 	log_fault_fsync_hook = fault_fsync;
 	CHECK_EQ(alog_log_append(log, &iov, 1, NULL, fault_cb, &a), 0);
 	CHECK_EQ(alog_log_sync(log), -EIO);
+	/* The callback comes from the commit thread: wait for it (bounded). */
+	for (int i = 0;
+	     i < 10000 && !__atomic_load_n(&a.called, __ATOMIC_SEQ_CST); i++)
+		usleep(1000);
 	CHECK(__atomic_load_n(&a.called, __ATOMIC_SEQ_CST));
 	CHECK_EQ(__atomic_load_n(&a.status, __ATOMIC_SEQ_CST), -EIO);
 	/* No retry-and-pretend: later appends fail, even when fsync works. */
