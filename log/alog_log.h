@@ -242,4 +242,43 @@ struct alog_log_info {
  */
 int alog_log_inspect(const char *dir, struct alog_log_info *info);
 
+/* ---- Consumer checkpoints ---------------------------------------------- */
+/*
+ * A consumer (the shipper, the writer) records the offset below which it no
+ * longer needs the log in <dir>/consumers/<name> (format: docs/log-format.md,
+ * "Consumer checkpoints"). Consumers are readers and may live in other
+ * processes; the log's writer applies retention with the smallest committed
+ * offset, so a consumer that has not caught up keeps its records on disk.
+ * A name is 1..64 bytes of [A-Za-z0-9._-], not starting with '.' and not
+ * ending in ".tmp".
+ */
+#define ALOG_CONSUMER_NAME_MAX 64
+
+/*
+ * Atomically replace consumer name's checkpoint with offset (temp + fsync +
+ * rename + fsync dir; creates <dir>/consumers/ if needed). Returns 0 or
+ * -errno (-EINVAL bad name, -ENOENT no such directory). Safe to call from
+ * any process; concurrent commits of the same name are last-writer-wins.
+ */
+int alog_consumer_commit(const char *dir, const char *name, uint64_t offset);
+
+/*
+ * Read consumer name's checkpoint. Returns 0 and sets *offset (and
+ * *time_ms, the commit time, if not NULL), -ENOENT when there is none,
+ * -EBADMSG when the file is damaged, -EINVAL for a bad name.
+ */
+int alog_consumer_read(const char *dir, const char *name, uint64_t *offset,
+		       uint64_t *time_ms);
+
+/*
+ * Retention driven by the consumers: alog_log_retain(log, m, now_ms) with m
+ * the smallest offset committed by any consumer of dir (the directory log
+ * was opened on). No consumers: deletes nothing and returns 0. A damaged
+ * checkpoint file: deletes nothing and returns -EBADMSG. Otherwise returns
+ * what alog_log_retain returns. *min_offset (may be NULL) gets m, or
+ * ALOG_OFFSET_ANY when there is no consumer. Thread-safe.
+ */
+int alog_log_retain_consumers(struct alog_log *log, const char *dir,
+			      uint64_t now_ms, uint64_t *min_offset);
+
 #endif /* ALOG_LOG_H */
