@@ -119,6 +119,9 @@ int alog_log_append_wait(struct alog_log *log, const struct iovec *iov,
 /* Wait until everything appended so far is durable. 0 or -errno. */
 int alog_log_sync(struct alog_log *log);
 
+#define ALOG_LOG_HIST_BUCKETS 16
+#define ALOG_LOG_HIST_BASE_NS 50000ull /* bucket i: <= 50 us * 2^i */
+
 struct alog_log_stats {
 	uint64_t start_offset;   /* lowest offset retained */
 	uint64_t next_offset;    /* offset the next append will get */
@@ -131,6 +134,10 @@ struct alog_log_stats {
 	uint64_t records; /* records appended since open */
 	uint64_t bytes;   /* bytes written since open, headers included */
 	int failed;       /* 0, or the error that stopped the log */
+	/* Commit cycles (write + fdatasync, as observed by the commit
+	 * thread) by duration; the last bucket is +Inf. */
+	uint64_t commit_hist[ALOG_LOG_HIST_BUCKETS + 1];
+	uint64_t commit_ns_sum;
 };
 
 /* Snapshot of the log's counters. Thread-safe. */

@@ -137,6 +137,8 @@ struct alog_log {
 	size_t nsealed, capsealed;
 	uint64_t disk_bytes;
 	uint64_t commits, fsyncs, records, bytes;
+	uint64_t commit_hist[ALOG_LOG_HIST_BUCKETS + 1];
+	uint64_t commit_ns_sum;
 
 	pthread_mutex_t retain_mu;
 	struct log_segment *active; /* commit thread only, after open */
@@ -931,6 +933,7 @@ static void *commit_main(void *arg)
 	for (;;) {
 		struct log_segment *old = NULL, *fresh = NULL;
 		struct log_batch *take;
+		uint64_t t0, t1;
 		bool sync, roll_age = false, fsync_due = false;
 		uint64_t now_ns = alog_mono_ns(), wait_ms;
 		int rc;
@@ -1053,8 +1056,10 @@ static void *commit_main(void *arg)
 				take->used ? take->next_offset :
 					     log->written_offset,
 				alog_now_ms());
+		t0 = alog_mono_ns();
 		rc = commit_write(log, take->seg->fd, take->buf, take->used,
 				  take->file_pos, sync, head);
+		t1 = alog_mono_ns();
 		if (rc == 0 && take->used > 0) {
 			take->seg->data_end = take->file_pos + take->used;
 			take->seg->next_offset = take->next_offset;
@@ -1085,6 +1090,16 @@ static void *commit_main(void *arg)
 
 		pthread_mutex_lock(&log->mu);
 		log->commits += take->used > 0;
+		{
+			uint64_t dt = t1 - t0;
+			int hb = 0;
+
+			while (hb < ALOG_LOG_HIST_BUCKETS &&
+			       dt > (ALOG_LOG_HIST_BASE_NS << hb))
+				hb++;
+			log->commit_hist[hb]++;
+			log->commit_ns_sum += dt;
+		}
 		log->fsyncs += sync;
 		log->bytes += take->used;
 		log->records += take->records;
@@ -1546,6 +1561,8 @@ void alog_log_stats(struct alog_log *log, struct alog_log_stats *st)
 	st->records = log->records;
 	st->bytes = log->bytes;
 	st->failed = log->failed;
+	memcpy(st->commit_hist, log->commit_hist, sizeof(st->commit_hist));
+	st->commit_ns_sum = log->commit_ns_sum;
 	pthread_mutex_unlock(&log->mu);
 }
 
