@@ -57,6 +57,24 @@ struct edge_salts *edge_salts_open(const char *path, uint64_t now_ms,
 				   int *err);
 void edge_salts_close(struct edge_salts *s); /* wipes; accepts NULL */
 
+/* What became of the salt file, for the caller to log (libraries don't). */
+enum edge_salts_file_state {
+	EDGE_SALTS_MEMORY_ONLY,   /* path NULL or "" */
+	EDGE_SALTS_FILE_LOADED,   /* today's salt read back (a restart) */
+	EDGE_SALTS_FILE_CREATED,  /* there was no file: a new one written */
+	EDGE_SALTS_FILE_REPLACED, /* damaged, foreign, insecure (not 0600 or
+				     another owner) or earlier day: replaced */
+	EDGE_SALTS_FILE_ROTATED,  /* midnight: the new day's salt written */
+	EDGE_SALTS_FILE_UNSAVED,  /* midnight: writing failed (*write_err);
+				     the old file was removed and the new
+				     salt lives in memory only */
+};
+
+/* The latest file event: at open, then at each rotation. *write_err (may
+ * be NULL) is 0 or the -errno of a failed write. Thread-safe. */
+enum edge_salts_file_state edge_salts_file_status(struct edge_salts *s,
+						  int *write_err);
+
 /*
  * Visitor hash: first 8 bytes of HMAC-SHA256(salt of the day of now_ms,
  * site || 0 || address || 0 || user agent). Rotates the salt first when
@@ -89,7 +107,7 @@ struct edge_geo;
 /*
  * Open a MaxMind DB: GeoLite2/GeoIP2 Country or City layouts
  * (country.iso_code, subdivisions[0].names.en, city.names.en) and the
- * @ip-location-db/*-mmdb layouts (country_code, and region/city fields
+ * @ip-location-db/...-mmdb layouts (country_code, and region/city fields
  * where present). Returns NULL with *err on failure.
  */
 struct edge_geo *edge_geo_open(const char *path, int *err);
