@@ -39,7 +39,7 @@ enum alog_event_source {
 #define ALOG_EVENT_F_DNT 0x0002
 #define ALOG_EVENT_F_NONINTERACTIVE 0x0004
 
-/* A borrowed string: p may be NULL when len is 0 (field absent). */
+/* A borrowed string: len 0 means the field is absent (p may be NULL). */
 struct alog_str {
 	const char *p;
 	size_t len;
@@ -74,21 +74,44 @@ struct alog_event {
 };
 
 /*
- * Encode e into out (cap bytes). Returns 0 and sets *len, -EMSGSIZE when a
- * field or the record is over its limit (docs/event-format.md) or cap is
- * too small, -EINVAL when a required field is missing or a value is out of
- * range (kind, source, site). Pure; thread-safe.
+ * Bytes alog_event_encode() would write for e (header plus every present
+ * field), without checking any limit: lets the edge refuse an event that
+ * cannot fit before it is queued. Pure; thread-safe.
+ */
+size_t alog_event_encoded_bytes(const struct alog_event *e);
+
+/*
+ * Encode e into out (cap bytes). A string or JSON field is present when
+ * its len is non-zero, and must be valid UTF-8 without NUL bytes. Returns 0
+ * and sets *len, -EMSGSIZE when a field or the record is over its limit
+ * (docs/event-format.md; the caller cuts the user agent with
+ * alog_event_utf8_prefix() first) or cap is too small, -EINVAL when a
+ * required field (site, name) is missing or a value is out of range: kind,
+ * source, unknown flag bits, a string that is not UTF-8 or holds NUL,
+ * country not two zero bytes or two letters A-Z, currency not three
+ * letters A-Z or three spaces. Pure; thread-safe.
  */
 int alog_event_encode(const struct alog_event *e, uint8_t *out, size_t cap,
 		      size_t *len);
 
 /*
  * Decode a record. On 0, e's strings point into buf (borrowed for as long
- * as buf lives). Returns -EBADMSG for a malformed record (bad magic, field
- * overrun, repeated or unordered tag, bad fixed-size field),
- * -EPROTONOSUPPORT for another version. Unknown tags are skipped. Pure.
+ * as buf lives). Returns -EBADMSG for a malformed record: bad magic, record
+ * shorter than the header or over ALOG_EVENT_BYTES_MAX, unknown kind or
+ * source or flag bit, field overrun, repeated or unordered tag, a known
+ * field over its limit, empty, not UTF-8 or holding NUL, a fixed-size
+ * field of the wrong length or with a bad country/currency code, or no
+ * site or name. -EPROTONOSUPPORT for another version. Unknown tags are
+ * skipped. Pure; thread-safe.
  */
 int alog_event_decode(const uint8_t *buf, size_t len, struct alog_event *e);
+
+/*
+ * Length of the longest prefix of p[0..len) that is at most max bytes,
+ * valid UTF-8 and free of NUL: how the edge cuts the user agent (an HTTP
+ * header, which may hold any byte) to ALOG_EVENT_UA_MAX. Pure.
+ */
+size_t alog_event_utf8_prefix(const char *p, size_t len, size_t max);
 
 /* Name of a kind ("pageview", "event", ...), or "unknown". */
 const char *alog_event_kind_name(unsigned kind);

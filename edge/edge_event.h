@@ -1,6 +1,6 @@
 /*
  * edge_event.h - request bodies to events: the mapping and validation of
- * every ingest endpoint (alog's /track/*, Plausible's /api/event, Umami's
+ * every ingest endpoint (alog's /track/..., Plausible's /api/event, Umami's
  * /api/send). Pure: no I/O, no clock, no privacy; the HTTP layer resolves
  * the site, then fills id, times, visitor hash and geo before encoding.
  */
@@ -24,10 +24,22 @@ enum edge_endpoint {
 	EDGE_EP_UMAMI,       /* POST /api/send */
 };
 
+/* 0 in a field (or a NULL limits pointer) takes the default. */
 struct edge_event_limits {
-	size_t batch_events_max; /* events in one batch/interaction body */
-	size_t body_depth_max;   /* JSON nesting */
+	size_t batch_events_max; /* events in one batch/interaction body
+				  * (default 1000) */
+	size_t body_depth_max;   /* JSON nesting, the body's object being
+				  * level 1 (default 32) */
 };
+
+/*
+ * Bytes of a record kept free for what the caller adds after parsing
+ * (site id, user agent cut to ALOG_EVENT_UA_MAX, region, city): the
+ * fields a body gives must encode within ALOG_EVENT_BYTES_MAX minus this,
+ * so an event that parsed always encodes when the added strings together
+ * stay under it (site <= 64, user agent <= 512, region + city <= 430).
+ */
+#define EDGE_EVENT_RESERVE_BYTES 1024
 
 /* Why a body was refused: the 400 answer names the field. */
 struct edge_parse_error {
@@ -52,16 +64,30 @@ struct edge_parse_result {
 /*
  * Parse and validate body (len bytes, not NUL-terminated) for endpoint ep.
  * Each event gets kind, source, name and every field from the body; id,
- * times, visitor, country/region/city and site are left zero for the
- * caller. Returns 0, or -EINVAL with *err filled (malformed JSON, missing
- * or wrongly typed field, over a limit), or -ENOMEM. On 0 the caller frees
- * with edge_parse_result_free(). Thread-safe.
+ * times, visitor, country/region/city, user agent and site are left zero
+ * for the caller (client_ms is the body's timestamp, 0 if none). Optional
+ * members that are null, empty strings or empty objects count as absent;
+ * unknown members are ignored. Batch and interaction bodies are all or
+ * nothing. A Umami "identify" body gives n = 0 (answer 200, store nothing);
+ * so may an empty events array.
+ *
+ * Returns 0, or a negative errno with *err filled (field in the client's
+ * names, e.g. "events[3].eventType", "payload.website"):
+ *   -EINVAL  malformed JSON, duplicate key, nesting over body_depth_max,
+ *            missing or wrongly typed field, a field or the event over a
+ *            limit;
+ *   -E2BIG   more than batch_events_max events (field "events"): the HTTP
+ *            layer answers 413 rather than 400;
+ *   -ENOMEM.
+ * On 0 the caller frees with edge_parse_result_free(); on error there is
+ * nothing to free. Thread-safe (no shared state).
  */
 int edge_event_parse(enum edge_endpoint ep, const char *body, size_t len,
 		     const struct edge_event_limits *lim,
 		     struct edge_parse_result *out,
 		     struct edge_parse_error *err);
 
+/* Free what a successful parse holds; accepts NULL and a zeroed result. */
 void edge_parse_result_free(struct edge_parse_result *r);
 
 #endif /* EDGE_EVENT_H */

@@ -14,7 +14,9 @@
  * --json output is one JSON object per line (JSON Lines) for jq and
  * scripts.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -32,6 +34,7 @@
 #include <unistd.h>
 
 #include "alog_common.h"
+#include "alog_event.h"
 #include "alog_log.h"
 
 enum cli_exit {
@@ -63,6 +66,8 @@ enum cli_opt {
 	CLI_OPT_LINES = 1u << 6,
 	CLI_OPT_CREATE = 1u << 7,
 	CLI_OPT_DURABILITY = 1u << 8,
+	CLI_OPT_EVENTS = 1u << 9,
+	CLI_OPT_COMMIT = 1u << 10,
 };
 
 struct cli_option {
@@ -82,6 +87,8 @@ static const struct cli_option cli_options[] = {
 	{ "lines", 'n', true, CLI_OPT_LINES },
 	{ "create", 0, false, CLI_OPT_CREATE },
 	{ "durability", 0, true, CLI_OPT_DURABILITY },
+	{ "events", 0, false, CLI_OPT_EVENTS },
+	{ "commit", 0, true, CLI_OPT_COMMIT },
 };
 
 struct cli_args {
@@ -91,6 +98,7 @@ struct cli_args {
 	uint64_t count_records;
 	uint64_t tail_records;
 	enum alog_durability durability;
+	const char *commit; /* consumers --commit NAME=OFFSET */
 };
 
 struct cli_command {
@@ -335,12 +343,98 @@ static void cli_print_json_string(FILE *out, const uint8_t *data, size_t len)
 struct cli_print_opts {
 	bool json;
 	bool full;
+	bool events;
 };
+
+static void cli_json_field(const char *name, const struct alog_str *v)
+{
+	if (v->len == 0)
+		return;
+	printf(",\"%s\":", name);
+	cli_print_json_string(stdout, (const uint8_t *)v->p, v->len);
+}
+
+/* One decoded event record (docs/event-format.md) as a JSON line. */
+static void cli_print_event(const struct alog_record *rec)
+{
+	static const char *const sources[] = { "?", "track", "plausible",
+					       "umami" };
+	static const char *const utm[] = { "utm_source", "utm_medium",
+					   "utm_campaign", "utm_content",
+					   "utm_term" };
+	struct alog_event e;
+	int rc = alog_event_decode(rec->data, rec->len, &e);
+
+	if (rc < 0) {
+		printf("{\"offset\":%" PRIu64 ",\"error\":\"%s\"}\n",
+		       rec->offset,
+		       rc == -EPROTONOSUPPORT ? "unknown event version" :
+						"not an event record");
+		return;
+	}
+	printf("{\"offset\":%" PRIu64 ",\"kind\":\"%s\",\"source\":\"%s\","
+	       "\"flags\":%u,\"id\":\"",
+	       rec->offset, alog_event_kind_name(e.kind),
+	       e.source < 4 ? sources[e.source] : "?", e.flags);
+	for (int i = 0; i < 16; i++)
+		printf("%s%02x",
+		       i == 4 || i == 6 || i == 8 || i == 10 ? "-" : "",
+		       e.id[i]);
+	printf("\",\"received_ms\":%" PRIu64 ",\"client_ms\":%" PRIu64
+	       ",\"visitor\":\"%016" PRIx64 "\"",
+	       e.received_ms, e.client_ms, e.visitor);
+	if (e.country[0])
+		printf(",\"country\":\"%c%c\"", e.country[0], e.country[1]);
+	cli_json_field("site", &e.site);
+	cli_json_field("name", &e.name);
+	cli_json_field("url", &e.url);
+	cli_json_field("referrer", &e.referrer);
+	cli_json_field("session_id", &e.session_id);
+	cli_json_field("user_id", &e.user_id);
+	cli_json_field("user_agent", &e.user_agent);
+	cli_json_field("region", &e.region);
+	cli_json_field("city", &e.city);
+	for (int i = 0; i < ALOG_UTM_COUNT; i++)
+		cli_json_field(utm[i], &e.utm[i]);
+	cli_json_field("content_id", &e.content_id);
+	cli_json_field("content_type", &e.content_type);
+	cli_json_field("title", &e.title);
+	cli_json_field("hostname", &e.hostname);
+	cli_json_field("language", &e.language);
+	cli_json_field("timezone", &e.timezone);
+	cli_json_field("funnel_id", &e.funnel_id);
+	cli_json_field("step_id", &e.step_id);
+	cli_json_field("target_id", &e.target_id);
+	cli_json_field("target_type", &e.target_type);
+	if (e.has_screen)
+		printf(",\"screen\":[%u,%u]", e.screen_w, e.screen_h);
+	if (e.has_viewport)
+		printf(",\"viewport\":[%u,%u]", e.viewport_w, e.viewport_h);
+	if (e.has_touch_points)
+		printf(",\"touch_points\":%u", e.touch_points);
+	if (e.has_value)
+		printf(",\"value_micros\":%" PRId64 ",\"currency\":\"%.3s\"",
+		       e.value_micros, e.currency);
+	if (e.has_step_order)
+		printf(",\"step_order\":%" PRIu32, e.step_order);
+	/* JSON fields are objects already: embed them as they are. */
+	if (e.props.len)
+		printf(",\"props\":%.*s", (int)e.props.len, e.props.p);
+	if (e.device_extra.len)
+		printf(",\"device_extra\":%.*s", (int)e.device_extra.len,
+		       e.device_extra.p);
+	fputs("}\n", stdout);
+}
 
 static void cli_print_record(const struct alog_record *rec,
 			     const struct cli_print_opts *po)
 {
 	char when[48];
+
+	if (po->events) {
+		cli_print_event(rec);
+		return;
+	}
 
 	if (po->json) {
 		printf("{\"offset\":%" PRIu64 ",\"time_ms\":%" PRIu64
@@ -745,6 +839,7 @@ static int cli_cmd_dump(const struct cli_args *args)
 	struct cli_print_opts po = {
 		.json = args->seen & CLI_OPT_JSON,
 		.full = args->seen & CLI_OPT_FULL,
+		.events = args->seen & CLI_OPT_EVENTS,
 	};
 	uint64_t from = args->seen & CLI_OPT_FROM ? args->from_offset :
 						    ALOG_OFFSET_ANY;
@@ -974,6 +1069,7 @@ static int cli_cmd_tail(const struct cli_args *args)
 	struct cli_print_opts po = {
 		.json = args->seen & CLI_OPT_JSON,
 		.full = args->seen & CLI_OPT_FULL,
+		.events = args->seen & CLI_OPT_EVENTS,
 	};
 	bool follow = args->seen & CLI_OPT_FOLLOW;
 	uint64_t from, printed = 0;
@@ -1289,6 +1385,73 @@ out_free:
 
 /* ---- Command line --------------------------------------------------------- */
 
+/*
+ * consumers: the checkpoints of the log's consumers (the shipper, the
+ * writer) and how far each trails the log; --commit sets one by hand.
+ */
+static int cli_cmd_consumers(const struct cli_args *args)
+{
+	struct alog_log_info info;
+	uint64_t last_next = 0;
+	DIR *d;
+	struct dirent *de;
+	char path[PATH_MAX];
+	int rc;
+
+	rc = alog_log_inspect(args->dir, &info);
+	if (rc < 0)
+		return cli_report_dir_error(args->dir, rc, false);
+	if (info.nsegments > 0)
+		last_next = info.segments[info.nsegments - 1].next_offset;
+	free(info.segments);
+	if (args->commit) {
+		const char *eq = strrchr(args->commit, '=');
+		char name[ALOG_CONSUMER_NAME_MAX + 1];
+		uint64_t off;
+
+		if (!eq || eq == args->commit ||
+		    (size_t)(eq - args->commit) > ALOG_CONSUMER_NAME_MAX ||
+		    !cli_parse_u64(eq + 1, &off)) {
+			fprintf(stderr,
+				"alog consumers: --commit takes NAME=OFFSET\n");
+			return CLI_EXIT_USAGE;
+		}
+		memcpy(name, args->commit, (size_t)(eq - args->commit));
+		name[eq - args->commit] = 0;
+		rc = alog_consumer_commit(args->dir, name, off);
+		if (rc < 0) {
+			fprintf(stderr, "alog: %s: consumer %s: %s\n",
+				args->dir, name, alog_strerror(rc));
+			return CLI_EXIT_ERROR;
+		}
+		return CLI_EXIT_OK;
+	}
+	snprintf(path, sizeof(path), "%s/consumers", args->dir);
+	d = opendir(path);
+	if (!d)
+		return CLI_EXIT_OK; /* no consumers yet */
+	while ((de = readdir(d)) != NULL) {
+		uint64_t off, when;
+
+		if (de->d_name[0] == '.')
+			continue;
+		rc = alog_consumer_read(args->dir, de->d_name, &off, &when);
+		if (rc == -EINVAL)
+			continue; /* a temp file or a stray name */
+		if (rc < 0) {
+			printf("%s\tdamaged checkpoint (%s)\n", de->d_name,
+			       alog_strerror(rc));
+			continue;
+		}
+		printf("%s\t%" PRIu64 "\tlag %" PRIu64
+		       " records\tcommitted %" PRIu64 " ms\n",
+		       de->d_name, off, last_next > off ? last_next - off : 0,
+		       when);
+	}
+	closedir(d);
+	return cli_stdout_finish(CLI_EXIT_OK);
+}
+
 static const struct cli_command cli_commands[] = {
 	{ "ls", cli_cmd_ls, CLI_OPT_HELP | CLI_OPT_JSON, "ls DIR [--json]",
 	  "list the segments",
@@ -1305,8 +1468,9 @@ static const struct cli_command cli_commands[] = {
 	  "  --json   one JSON object\n" },
 	{ "dump", cli_cmd_dump,
 	  CLI_OPT_HELP | CLI_OPT_JSON | CLI_OPT_FROM | CLI_OPT_COUNT |
-		  CLI_OPT_FULL,
-	  "dump DIR [--from N] [--count N] [--json] [--full]", "print records",
+		  CLI_OPT_FULL | CLI_OPT_EVENTS,
+	  "dump DIR [--from N] [--count N] [--json] [--full] [--events]",
+	  "print records",
 	  "Prints `offset time length payload` per record, from the start of\n"
 	  "the log (or offset N) to the last visible record; time is ISO-8601\n"
 	  "UTC with milliseconds. Payload bytes that are not printable UTF-8\n"
@@ -1320,6 +1484,8 @@ static const struct cli_command cli_commands[] = {
 	  "  --json      JSON lines {\"offset\",\"time_ms\",\"len\",\"data\"}; data\n"
 	  "              is the payload as a JSON string, bytes that are not\n"
 	  "              UTF-8 appear as \\u0080..\\u00ff (lossy)\n"
+	  "  --events    decode each payload as an alog event record\n"
+	  "              (docs/event-format.md): one JSON object per line\n"
 	  "\n"
 	  "Exits 3 if it meets a damaged record.\n" },
 	{ "verify", cli_cmd_verify, CLI_OPT_HELP, "verify DIR",
@@ -1331,8 +1497,8 @@ static const struct cli_command cli_commands[] = {
 	  "damage was found.\n" },
 	{ "tail", cli_cmd_tail,
 	  CLI_OPT_HELP | CLI_OPT_JSON | CLI_OPT_FROM | CLI_OPT_LINES |
-		  CLI_OPT_FOLLOW | CLI_OPT_FULL,
-	  "tail DIR [-f] [-n N | --from N] [--json] [--full]",
+		  CLI_OPT_FOLLOW | CLI_OPT_FULL | CLI_OPT_EVENTS,
+	  "tail DIR [-f] [-n N | --from N] [--json] [--full] [--events]",
 	  "print the last records, follow new ones",
 	  "Prints the last 10 records (in the format of dump), then with -f\n"
 	  "waits for new ones and prints them as they become visible, until\n"
@@ -1341,7 +1507,15 @@ static const struct cli_command cli_commands[] = {
 	  "  -f, --follow      keep printing new records\n"
 	  "  -n, --lines N     print the last N records\n"
 	  "  --from N          start at offset N instead\n"
-	  "  --json, --full    as for dump\n" },
+	  "  --json, --full, --events  as for dump\n" },
+	{ "consumers", cli_cmd_consumers, CLI_OPT_HELP | CLI_OPT_COMMIT,
+	  "consumers DIR [--commit NAME=OFFSET]",
+	  "show (or set) consumer checkpoints",
+	  "One line per consumer (the shipper, the writer): the offset it has\n"
+	  "acknowledged and how many records it trails the log. Retention\n"
+	  "never deletes what the slowest consumer still needs.\n"
+	  "\n"
+	  "  --commit NAME=OFFSET   set a checkpoint by hand (atomic)\n" },
 	{ "append", cli_cmd_append,
 	  CLI_OPT_HELP | CLI_OPT_CREATE | CLI_OPT_DURABILITY,
 	  "append DIR [--create] [--durability fsync|write]",
@@ -1433,6 +1607,9 @@ static int cli_option_value(const struct cli_command *cmd,
 	case CLI_OPT_LINES:
 		dst = &args->tail_records;
 		break;
+	case CLI_OPT_COMMIT:
+		args->commit = value;
+		return CLI_EXIT_OK;
 	case CLI_OPT_DURABILITY:
 		if (strcmp(value, "fsync") == 0) {
 			args->durability = ALOG_DURABLE_FSYNC;

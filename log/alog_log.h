@@ -134,6 +134,7 @@ struct alog_log_stats {
 	uint64_t records; /* records appended since open */
 	uint64_t bytes;   /* bytes written since open, headers included */
 	int failed;       /* 0, or the error that stopped the log */
+	uint64_t active_free_bytes; /* room left in the active segment */
 	/* Commit cycles (write + fdatasync, as observed by the commit
 	 * thread) by duration; the last bucket is +Inf. */
 	uint64_t commit_hist[ALOG_LOG_HIST_BUCKETS + 1];

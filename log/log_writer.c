@@ -1561,6 +1561,7 @@ void alog_log_stats(struct alog_log *log, struct alog_log_stats *st)
 	st->records = log->records;
 	st->bytes = log->bytes;
 	st->failed = log->failed;
+	st->active_free_bytes = log->fill_seg_cap - log->fill_seg_pos;
 	memcpy(st->commit_hist, log->commit_hist, sizeof(st->commit_hist));
 	st->commit_ns_sum = log->commit_ns_sum;
 	pthread_mutex_unlock(&log->mu);

@@ -1,0 +1,119 @@
+/*
+ * fuzz_edge_http.c - libFuzzer target for the edge's request path: HTTP
+ * bytes in, status out. A real alog-edge server (one worker, its io_uring,
+ * a log in write mode under /tmp) runs inside the fuzzer process; each
+ * input is sent on a fresh loopback connection whose write side is then
+ * closed, and the answer is read until the server closes. A crash or
+ * sanitizer report in the server is the fuzzer's finding; so is an answer
+ * that is not an HTTP/1.1 status line, or a connection the server never
+ * closes (a hang).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "alog_common.h"
+#include "edge_server.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static struct edge_server srv;
+static uint16_t port;
+
+static void start_server(void)
+{
+	static const char cfgjson[] =
+		"{\"listen\":\"127.0.0.1:1\",\"workers\":1,"
+		"\"limits\":{\"body_bytes\":65536,\"batch_events\":50,"
+		"\"request_timeout_ms\":2000},"
+		"\"sites\":[{\"id\":\"example\",\"domains\":[\"example.com\"]},"
+		"{\"id\":\"k\",\"write_key\":\"w\",\"keep_dnt\":true,"
+		"\"bots\":\"flag\"}]}";
+	char dir[64], path[256], err[256];
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	FILE *f;
+	int e;
+
+	snprintf(dir, sizeof(dir), "/tmp/alog-fuzz-edge-%d", (int)getpid());
+	snprintf(path, sizeof(path), "rm -rf %s && mkdir -p %s", dir, dir);
+	if (system(path) != 0)
+		abort();
+	snprintf(path, sizeof(path), "%s/edge.json", dir);
+	f = fopen(path, "w");
+	if (!f || fputs(cfgjson, f) < 0 || fclose(f) != 0)
+		abort();
+	srv.cfg = edge_config_load(path, err, sizeof(err));
+	if (!srv.cfg) {
+		fprintf(stderr, "config: %s\n", err);
+		abort();
+	}
+	srv.cfg->listen_port = 0; /* ephemeral */
+	snprintf(srv.cfg->log_dir, sizeof(srv.cfg->log_dir), "%s/log", dir);
+	srv.cfg->log.durability = ALOG_DURABLE_WRITE;
+	srv.cfg->log.segment_bytes_max = 64ull << 20;
+	pthread_rwlock_init(&srv.cfg_lock, NULL);
+	srv.limits = srv.cfg->limits;
+	srv.nworkers = 1;
+	srv.log = alog_log_open(srv.cfg->log_dir, &srv.cfg->log, &e);
+	srv.salts = edge_salts_open(NULL, alog_now_ms(), &e);
+	if (!srv.log || !srv.salts || edge_server_start(&srv) != 0)
+		abort();
+	if (getsockname(srv.workers[0].listen_fd, (struct sockaddr *)&sa, &sl))
+		abort();
+	port = ntohs(sa.sin_port);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct timeval tv = { .tv_sec = 5 };
+	char buf[4096], sink[4096];
+	size_t got = 0;
+	int fd;
+
+	if (!port)
+		start_server();
+	sa.sin_port = htons(port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		abort();
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (size && send(fd, data, size, MSG_NOSIGNAL) < 0) {
+		close(fd);
+		return 0; /* the server closed early (e.g. on a bad request) */
+	}
+	shutdown(fd, SHUT_WR);
+	for (;;) {
+		/* Keep the start of the answer; drain the rest. */
+		ssize_t n = got < sizeof(buf) ?
+				    recv(fd, buf + got, sizeof(buf) - got, 0) :
+				    recv(fd, sink, sizeof(sink), 0);
+
+		if (n == 0)
+			break;
+		if (n < 0) {
+			if (errno == ECONNRESET)
+				break;
+			fprintf(stderr,
+				"the edge never closed the connection\n");
+			abort();
+		}
+		if (got < sizeof(buf))
+			got += (size_t)n;
+	}
+	close(fd);
+	if (got > 0 && (got < 12 || memcmp(buf, "HTTP/1.1 ", 9) != 0 ||
+			buf[9] < '1' || buf[9] > '5')) {
+		fprintf(stderr, "not an HTTP answer: %.*s\n", (int)got, buf);
+		abort();
+	}
+	return 0;
+}
