@@ -16,7 +16,7 @@
 #include "alog_common.h"
 
 #define TLV_HEADER_BYTES 3 /* tag u8, length u16 */
-#define TAG_MAX 31	   /* highest tag this version knows */
+#define TAG_MAX 31         /* highest tag this version knows */
 
 enum field_type {
 	FT_NONE, /* unknown tag: skipped */
@@ -32,15 +32,16 @@ enum field_type {
 struct field_spec {
 	enum field_type type;
 	size_t str_off; /* FT_STR, FT_JSON: offset of the struct alog_str */
-	size_t max;	/* FT_STR, FT_JSON: byte limit */
+	size_t max;     /* FT_STR, FT_JSON: byte limit */
 };
 
-#define STR(member, lim)                                                      \
-	{ FT_STR, offsetof(struct alog_event, member), lim }
-#define JSON(member)                                                          \
+/* Kept as written: clang-format spreads each initializer over four lines. */
+/* clang-format off */
+#define STR(member, lim) { FT_STR, offsetof(struct alog_event, member), lim }
+#define JSON(member) \
 	{ FT_JSON, offsetof(struct alog_event, member), ALOG_EVENT_JSON_MAX }
-#define FIX(t)                                                                \
-	{ t, 0, 0 }
+#define FIX(t) { t, 0, 0 }
+/* clang-format on */
 
 static const struct field_spec fields[TAG_MAX + 1] = {
 	[1] = STR(site, ALOG_EVENT_STRING_MAX),
@@ -220,7 +221,7 @@ static bool source_valid(unsigned s)
 	return s >= ALOG_SOURCE_TRACK && s <= ALOG_SOURCE_UMAMI;
 }
 
-#define FLAGS_KNOWN                                                           \
+#define FLAGS_KNOWN \
 	(ALOG_EVENT_F_BOT | ALOG_EVENT_F_DNT | ALOG_EVENT_F_NONINTERACTIVE)
 
 size_t alog_event_encoded_bytes(const struct alog_event *e)

@@ -46,8 +46,14 @@ struct alog_str {
 };
 
 /* Indexes into alog_event.utm[]. */
-enum { ALOG_UTM_SOURCE, ALOG_UTM_MEDIUM, ALOG_UTM_CAMPAIGN, ALOG_UTM_CONTENT,
-       ALOG_UTM_TERM, ALOG_UTM_COUNT };
+enum {
+	ALOG_UTM_SOURCE,
+	ALOG_UTM_MEDIUM,
+	ALOG_UTM_CAMPAIGN,
+	ALOG_UTM_CONTENT,
+	ALOG_UTM_TERM,
+	ALOG_UTM_COUNT
+};
 
 struct alog_event {
 	uint8_t kind;   /* enum alog_event_kind */

@@ -22,14 +22,14 @@
 
 #define BATCH_EVENTS_DEFAULT 1000
 #define DEPTH_DEFAULT 32
-#define DUMPS_PER_EVENT 2 /* props, device extra */
+#define DUMPS_PER_EVENT 2  /* props, device extra */
 #define VALUE_ABS_MAX 9e12 /* x 1e6 still fits an int64 */
 
 struct parse_state {
 	json_t *root;
 	char **dumps; /* compact JSON we own, freed with the result */
 	size_t n_dumps, dumps_max;
-	size_t n; /* events */
+	size_t n;                            /* events */
 	char scratch[ALOG_EVENT_STRING_MAX]; /* decoded utm_* (one url) */
 	size_t scratch_used;
 	struct alog_event events[];
@@ -133,7 +133,8 @@ static int load_json(struct ctx *c, const char *field, const char *p,
 			    depth_max);
 	*out = json_loadb(p, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!*out)
-		return fail(c, field, "invalid JSON: %.100s (line %d, column %d)",
+		return fail(c, field,
+			    "invalid JSON: %.100s (line %d, column %d)",
 			    jerr.text, jerr.line, jerr.column);
 	return 0;
 }
@@ -163,8 +164,8 @@ static int member2(struct ctx *c, json_t *obj, const char *lkey,
 }
 
 /* A string value: empty counts as absent; required ones must be there. */
-static int str_value(struct ctx *c, json_t *v, const char *field,
-		     bool required, struct alog_str *out)
+static int str_value(struct ctx *c, json_t *v, const char *field, bool required,
+		     struct alog_str *out)
 {
 	size_t len;
 
@@ -192,8 +193,8 @@ static int get_str(struct ctx *c, json_t *obj, const char *key, bool required,
 }
 
 /* An integer in [0, max]; *present false when absent. */
-static int get_uint(struct ctx *c, json_t *obj, const char *key,
-		    json_int_t max, bool *present, json_int_t *out)
+static int get_uint(struct ctx *c, json_t *obj, const char *key, json_int_t max,
+		    bool *present, json_int_t *out)
 {
 	json_t *v = member(obj, key);
 
@@ -216,8 +217,9 @@ static int get_timestamp(struct ctx *c, json_t *obj, struct alog_event *e)
 	if (!v)
 		return 0;
 	if (!json_is_integer(v) || json_integer_value(v) < 0)
-		return fail(c, "timestamp",
-			    "must be a non-negative integer (ms since the epoch)");
+		return fail(
+			c, "timestamp",
+			"must be a non-negative integer (ms since the epoch)");
 	e->client_ms = (uint64_t)json_integer_value(v);
 	return 0;
 }
@@ -302,8 +304,9 @@ static int check_size(struct ctx *c, const struct alog_event *e)
 	size_t n = alog_event_encoded_bytes(e);
 
 	if (n > ALOG_EVENT_BYTES_MAX - EDGE_EVENT_RESERVE_BYTES)
-		return fail(c, "", "event too large (%zu bytes encoded, max %u)",
-			    n, ALOG_EVENT_BYTES_MAX - EDGE_EVENT_RESERVE_BYTES);
+		return fail(c, "",
+			    "event too large (%zu bytes encoded, max %u)", n,
+			    ALOG_EVENT_BYTES_MAX - EDGE_EVENT_RESERVE_BYTES);
 	return 0;
 }
 
@@ -352,8 +355,7 @@ static bool micros_from_string(const char *s, size_t len, int64_t *out)
 		return false;
 	memcpy(buf, s, len);
 	buf[len] = '\0';
-	return micros_from_double(strtod(buf, &end), out) &&
-	       end == buf + len;
+	return micros_from_double(strtod(buf, &end), out) && end == buf + len;
 }
 
 /* A 3-letter ISO 4217 code, upper-cased into cur. */
@@ -517,12 +519,11 @@ static void utm_from_url(struct ctx *c, struct alog_event *e)
 }
 
 /* clientDevice: known keys to fields, the rest to device_extra. */
-static int parse_client_device(struct ctx *c, json_t *obj,
-			       struct alog_event *e)
+static int parse_client_device(struct ctx *c, json_t *obj, struct alog_event *e)
 {
 	static const char *const known[] = {
-		"screenWidth", "screenHeight", "viewportWidth",
-		"viewportHeight", "language", "timezone",
+		"screenWidth",    "screenHeight", "viewportWidth",
+		"viewportHeight", "language",     "timezone",
 		"touchPoints",
 	};
 	json_t *d = member(obj, "clientDevice"), *extra;
@@ -784,7 +785,8 @@ static int plausible_props(struct ctx *c, json_t *v, const char *key,
 			s = json_string(num);
 		} else if (json_is_real(val)) {
 			/* Shortest of 15 or 17 digits that reads back. */
-			snprintf(num, sizeof(num), "%.15g", json_real_value(val));
+			snprintf(num, sizeof(num), "%.15g",
+				 json_real_value(val));
 			if (strtod(num, NULL) != json_real_value(val))
 				snprintf(num, sizeof(num), "%.17g",
 					 json_real_value(val));
@@ -792,8 +794,7 @@ static int plausible_props(struct ctx *c, json_t *v, const char *key,
 		} else if (json_is_boolean(val)) {
 			s = json_string(json_is_true(val) ? "true" : "false");
 		} else {
-			rc = fail(c, k,
-				  "must be a string, number or boolean");
+			rc = fail(c, k, "must be a string, number or boolean");
 			goto out;
 		}
 		if (!s || json_object_set_new(flat, k, s) != 0) {

@@ -25,9 +25,9 @@
 struct want {
 	enum edge_endpoint ep;
 	const char *body;
-	size_t n;	   /* events in the result */
-	size_t idx;	   /* which one this row checks */
-	const char *hint;  /* site_hint, NULL: empty */
+	size_t n;         /* events in the result */
+	size_t idx;       /* which one this row checks */
+	const char *hint; /* site_hint, NULL: empty */
 	uint8_t kind, source;
 	uint16_t flags;
 	uint64_t client_ms;
@@ -59,22 +59,65 @@ static const struct want wants[] = {
 	  "\"platform\":\"Linux\",\"dpr\":2},"
 	  "\"metadata\":{\"z\":1,\"a\":{\"b\":[1,2]}},\"siteId\":\"shop\","
 	  "\"timestamp\":1700000000123,\"unknownKey\":[1]}",
-	  1, 0, "shop", ALOG_KIND_PAGEVIEW, ALOG_SOURCE_TRACK, 0,
-	  1700000000123, "pageview", "https://ex.com/a?b=1", "https://r.io/",
-	  "s1", "u1", NULL, NULL, NULL, NULL, "de-DE", "Europe/Berlin",
-	  "{\"a\":{\"b\":[1,2]},\"z\":1}", NULL, NULL, NULL, NULL,
+	  1,
+	  0,
+	  "shop",
+	  ALOG_KIND_PAGEVIEW,
+	  ALOG_SOURCE_TRACK,
+	  0,
+	  1700000000123,
+	  "pageview",
+	  "https://ex.com/a?b=1",
+	  "https://r.io/",
+	  "s1",
+	  "u1",
+	  NULL,
+	  NULL,
+	  NULL,
+	  NULL,
+	  "de-DE",
+	  "Europe/Berlin",
+	  "{\"a\":{\"b\":[1,2]},\"z\":1}",
+	  NULL,
+	  NULL,
+	  NULL,
+	  NULL,
 	  "{\"dpr\":2,\"platform\":\"Linux\"}",
-	  { "news", "mail", "spring", "top", "shoes" }, 1920, 1080, 1280, 720,
-	  5, false, 0, NULL, NO },
+	  { "news", "mail", "spring", "top", "shoes" },
+	  1920,
+	  1080,
+	  1280,
+	  720,
+	  5,
+	  false,
+	  0,
+	  NULL,
+	  NO },
 	/* view: content form, attribution.referrer used, nulls absent. */
 	{ EDGE_EP_VIEW,
 	  "{\"sessionId\":\"s\",\"contentId\":\"c9\",\"contentType\":\"post\","
 	  "\"userId\":null,\"referrer\":\"\",\"metadata\":{},"
 	  "\"attribution\":{\"referrer\":\"https://fb.com/\",\"utmTerm\":null},"
 	  "\"clientDevice\":{\"language\":\"en\"}}",
-	  1, 0, NULL, ALOG_KIND_PAGEVIEW, ALOG_SOURCE_TRACK, 0, 0, "pageview",
-	  NULL, "https://fb.com/", "s", NULL, "c9", "post", NULL, NULL, "en",
-	  .utm = { NULL }, ABSENT },
+	  1,
+	  0,
+	  NULL,
+	  ALOG_KIND_PAGEVIEW,
+	  ALOG_SOURCE_TRACK,
+	  0,
+	  0,
+	  "pageview",
+	  NULL,
+	  "https://fb.com/",
+	  "s",
+	  NULL,
+	  "c9",
+	  "post",
+	  NULL,
+	  NULL,
+	  "en",
+	  .utm = { NULL },
+	  ABSENT },
 	/* /track/event */
 	{ EDGE_EP_EVENT,
 	  "{\"eventType\":\"signup\",\"sessionId\":\"s2\",\"userId\":\"u2\","
@@ -121,15 +164,48 @@ static const struct want wants[] = {
 	{ EDGE_EP_FUNNEL,
 	  "{\"funnelId\":\"f\",\"stepId\":\"cart\",\"stepOrder\":4294967295,"
 	  "\"sessionId\":\"s\",\"userId\":\"u\",\"metadata\":{\"m\":true}}",
-	  1, 0, NULL, ALOG_KIND_FUNNEL, ALOG_SOURCE_TRACK, 0, 0, "funnel_step",
-	  NULL, NULL, "s", "u", .props = "{\"m\":true}", .funnel_id = "f",
-	  .step_id = "cart", .sw = NO, .sh = NO, .vw = NO, .vh = NO, .tp = NO,
+	  1,
+	  0,
+	  NULL,
+	  ALOG_KIND_FUNNEL,
+	  ALOG_SOURCE_TRACK,
+	  0,
+	  0,
+	  "funnel_step",
+	  NULL,
+	  NULL,
+	  "s",
+	  "u",
+	  .props = "{\"m\":true}",
+	  .funnel_id = "f",
+	  .step_id = "cart",
+	  .sw = NO,
+	  .sh = NO,
+	  .vw = NO,
+	  .vh = NO,
+	  .tp = NO,
 	  .step = 4294967295LL },
 	{ EDGE_EP_FUNNEL,
 	  "{\"funnelId\":\"f\",\"stepId\":\"a\",\"stepOrder\":0,\"sessionId\":\"s\"}",
-	  1, 0, NULL, ALOG_KIND_FUNNEL, ALOG_SOURCE_TRACK, 0, 0, "funnel_step",
-	  NULL, NULL, "s", .funnel_id = "f", .step_id = "a", .sw = NO,
-	  .sh = NO, .vw = NO, .vh = NO, .tp = NO, .step = 0 },
+	  1,
+	  0,
+	  NULL,
+	  ALOG_KIND_FUNNEL,
+	  ALOG_SOURCE_TRACK,
+	  0,
+	  0,
+	  "funnel_step",
+	  NULL,
+	  NULL,
+	  "s",
+	  .funnel_id = "f",
+	  .step_id = "a",
+	  .sw = NO,
+	  .sh = NO,
+	  .vw = NO,
+	  .vh = NO,
+	  .tp = NO,
+	  .step = 0 },
 	/* /track/engagement */
 	{ EDGE_EP_ENGAGEMENT,
 	  "{\"metricType\":\"like\",\"userId\":\"u\",\"targetId\":\"p1\","
@@ -175,7 +251,8 @@ static const struct want wants[] = {
 	  1, 0, "ex.com,ex.org", ALOG_KIND_EVENT, ALOG_SOURCE_PLAUSIBLE,
 	  ALOG_EVENT_F_NONINTERACTIVE, 0, "Signup",
 	  "http://[::1]:3000/x?utm_source=%E9", .hostname = "::1",
-	  .props = "{\"ok\":\"true\",\"plan\":\"pro\",\"r\":\"0.1\",\"seats\":\"3\"}",
+	  .props =
+		  "{\"ok\":\"true\",\"plan\":\"pro\",\"r\":\"0.1\",\"seats\":\"3\"}",
 	  .utm = { "%E9" }, ABSENT, .has_value = true, .micros = 12500000,
 	  .currency = "USD" },
 	/* Plausible Events API revenue with a numeric amount; path URL. */
@@ -191,10 +268,26 @@ static const struct want wants[] = {
 	  "\"hostname\":\"ex.com\",\"url\":\"/p?utm_medium=cpc\","
 	  "\"referrer\":\"https://r/\",\"title\":\"Home\",\"screen\":\"1920x1080\","
 	  "\"language\":\"fr\",\"id\":\"ignored\"}}",
-	  1, 0, "3f1e-uuid", ALOG_KIND_PAGEVIEW, ALOG_SOURCE_UMAMI, 0, 0,
-	  "pageview", "/p?utm_medium=cpc", "https://r/", .title = "Home",
-	  .hostname = "ex.com", .language = "fr", .utm = { NULL, "cpc" },
-	  .sw = 1920, .sh = 1080, .vw = NO, .vh = NO, .tp = NO, .step = NO },
+	  1,
+	  0,
+	  "3f1e-uuid",
+	  ALOG_KIND_PAGEVIEW,
+	  ALOG_SOURCE_UMAMI,
+	  0,
+	  0,
+	  "pageview",
+	  "/p?utm_medium=cpc",
+	  "https://r/",
+	  .title = "Home",
+	  .hostname = "ex.com",
+	  .language = "fr",
+	  .utm = { NULL, "cpc" },
+	  .sw = 1920,
+	  .sh = 1080,
+	  .vw = NO,
+	  .vh = NO,
+	  .tp = NO,
+	  .step = NO },
 	/* Umami custom event: name, data; hostname from an absolute url. */
 	{ EDGE_EP_UMAMI,
 	  "{\"type\":\"event\",\"payload\":{\"website\":\"w\",\"url\":"
@@ -213,25 +306,25 @@ static bool str_is(struct alog_str s, const char *want)
 	return s.len == strlen(want) && memcmp(s.p, want, s.len) == 0;
 }
 
-#define CHECK_STR(s, w)                                                       \
-	do {                                                                  \
-		t_checks++;                                                   \
-		if (!str_is(s, w)) {                                          \
-			t_failed++;                                           \
-			fprintf(stderr,                                       \
-				"%s:%d: row %zu (%s): %s is \"%.*s\", want "  \
-				"\"%s\"\n",                                   \
-				__FILE__, __LINE__, row, what, #s,            \
-				(int)(s).len, (s).p ? (s).p : "",             \
-				(w) ? (w) : "(absent)");                      \
-		}                                                             \
+#define CHECK_STR(s, w)                                                      \
+	do {                                                                 \
+		t_checks++;                                                  \
+		if (!str_is(s, w)) {                                         \
+			t_failed++;                                          \
+			fprintf(stderr,                                      \
+				"%s:%d: row %zu (%s): %s is \"%.*s\", want " \
+				"\"%s\"\n",                                  \
+				__FILE__, __LINE__, row, what, #s,           \
+				(int)(s).len, (s).p ? (s).p : "",            \
+				(w) ? (w) : "(absent)");                     \
+		}                                                            \
 	} while (0)
 
-#define CHECK_FIXED(has, v, w)                                                \
-	do {                                                                  \
-		CHECK_EQ(has, (w) != NO);                                     \
-		if ((w) != NO)                                                \
-			CHECK_EQ(v, w);                                       \
+#define CHECK_FIXED(has, v, w)            \
+	do {                              \
+		CHECK_EQ(has, (w) != NO); \
+		if ((w) != NO)            \
+			CHECK_EQ(v, w);   \
 	} while (0)
 
 static void check_event(size_t row, const char *what, const struct want *w,
@@ -275,8 +368,7 @@ static void check_event(size_t row, const char *what, const struct want *w,
 			     3) == 0);
 	}
 	/* The caller fills these. */
-	CHECK(e->user_agent.len == 0 && e->region.len == 0 &&
-	      e->city.len == 0);
+	CHECK(e->user_agent.len == 0 && e->region.len == 0 && e->city.len == 0);
 	CHECK(e->received_ms == 0 && e->visitor == 0);
 }
 
@@ -353,8 +445,9 @@ static const struct refusal refusals[] = {
 	  -EINVAL, "", "invalid JSON" },
 	{ EDGE_EP_EVENT, "{\"eventType\":\"\xC3\x28\",\"sessionId\":\"s\"}",
 	  -EINVAL, "", "invalid JSON" },
-	{ EDGE_EP_EVENT, "{\"eventType\":\"e\",\"sessionId\":\"s\",\"n\":1e999}",
-	  -EINVAL, "", "invalid JSON" },
+	{ EDGE_EP_EVENT,
+	  "{\"eventType\":\"e\",\"sessionId\":\"s\",\"n\":1e999}", -EINVAL, "",
+	  "invalid JSON" },
 	/* view */
 	{ EDGE_EP_VIEW, "{\"pageUrl\":\"/\"}", -EINVAL, "sessionId",
 	  "is required" },
@@ -402,12 +495,13 @@ static const struct refusal refusals[] = {
 	  "{\"sessionId\":\"s\",\"pageUrl\":\"/\",\"attribution\":{\"referrer\":{}}}",
 	  -EINVAL, "attribution.referrer", "must be a string" },
 	{ EDGE_EP_VIEW,
-	  "{\"sessionId\":\"s\",\"pageUrl\":\"/\",\"clientDevice\":[]}", -EINVAL,
-	  "clientDevice", "must be an object" },
+	  "{\"sessionId\":\"s\",\"pageUrl\":\"/\",\"clientDevice\":[]}",
+	  -EINVAL, "clientDevice", "must be an object" },
 	{ EDGE_EP_VIEW,
 	  "{\"sessionId\":\"s\",\"pageUrl\":\"/\",\"clientDevice\":"
 	  "{\"screenWidth\":\"1920\",\"screenHeight\":1080}}",
-	  -EINVAL, "clientDevice.screenWidth", "must be an integer from 0 to 65535" },
+	  -EINVAL, "clientDevice.screenWidth",
+	  "must be an integer from 0 to 65535" },
 	{ EDGE_EP_VIEW,
 	  "{\"sessionId\":\"s\",\"pageUrl\":\"/\",\"clientDevice\":"
 	  "{\"screenWidth\":1,\"screenHeight\":65536}}",
@@ -423,7 +517,8 @@ static const struct refusal refusals[] = {
 	{ EDGE_EP_VIEW,
 	  "{\"sessionId\":\"s\",\"pageUrl\":\"/\",\"clientDevice\":"
 	  "{\"screenWidth\":1}}",
-	  -EINVAL, "clientDevice.screenHeight", "is required with screenWidth" },
+	  -EINVAL, "clientDevice.screenHeight",
+	  "is required with screenWidth" },
 	{ EDGE_EP_VIEW,
 	  "{\"sessionId\":\"s\",\"pageUrl\":\"/\",\"clientDevice\":"
 	  "{\"viewportHeight\":1}}",
@@ -465,8 +560,9 @@ static const struct refusal refusals[] = {
 	  "{\"events\":[{\"eventType\":\"a\",\"sessionId\":\"s\"},"
 	  "{\"eventType\":\"b\",\"sessionId\":\"s\"},{\"eventType\":\"c\"}]}",
 	  -EINVAL, "events[2].sessionId", "is required" },
-	{ EDGE_EP_BATCH, "{\"events\":[{\"eventType\":\"a\",\"sessionId\":\"s\"},7]}",
-	  -EINVAL, "events[1]", "must be an object" },
+	{ EDGE_EP_BATCH,
+	  "{\"events\":[{\"eventType\":\"a\",\"sessionId\":\"s\"},7]}", -EINVAL,
+	  "events[1]", "must be an object" },
 	{ EDGE_EP_BATCH,
 	  "{\"siteId\":\"a\",\"events\":[{\"eventType\":\"a\",\"sessionId\":"
 	  "\"s\",\"siteId\":\"b\"}]}",
@@ -505,14 +601,18 @@ static const struct refusal refusals[] = {
 	  "{\"conversionType\":\"c\",\"sessionId\":\"s\",\"currency\":\"EUR\"}",
 	  -EINVAL, "currency", "requires value" },
 	/* funnel */
-	{ EDGE_EP_FUNNEL, "{\"stepId\":\"a\",\"stepOrder\":1,\"sessionId\":\"s\"}",
-	  -EINVAL, "funnelId", "is required" },
-	{ EDGE_EP_FUNNEL, "{\"funnelId\":\"f\",\"stepOrder\":1,\"sessionId\":\"s\"}",
-	  -EINVAL, "stepId", "is required" },
-	{ EDGE_EP_FUNNEL, "{\"funnelId\":\"f\",\"stepId\":\"a\",\"sessionId\":\"s\"}",
-	  -EINVAL, "stepOrder", "is required" },
-	{ EDGE_EP_FUNNEL, "{\"funnelId\":\"f\",\"stepId\":\"a\",\"stepOrder\":1}",
-	  -EINVAL, "sessionId", "is required" },
+	{ EDGE_EP_FUNNEL,
+	  "{\"stepId\":\"a\",\"stepOrder\":1,\"sessionId\":\"s\"}", -EINVAL,
+	  "funnelId", "is required" },
+	{ EDGE_EP_FUNNEL,
+	  "{\"funnelId\":\"f\",\"stepOrder\":1,\"sessionId\":\"s\"}", -EINVAL,
+	  "stepId", "is required" },
+	{ EDGE_EP_FUNNEL,
+	  "{\"funnelId\":\"f\",\"stepId\":\"a\",\"sessionId\":\"s\"}", -EINVAL,
+	  "stepOrder", "is required" },
+	{ EDGE_EP_FUNNEL,
+	  "{\"funnelId\":\"f\",\"stepId\":\"a\",\"stepOrder\":1}", -EINVAL,
+	  "sessionId", "is required" },
 	{ EDGE_EP_FUNNEL,
 	  "{\"funnelId\":\"f\",\"stepId\":\"a\",\"stepOrder\":-1,\"sessionId\":\"s\"}",
 	  -EINVAL, "stepOrder", "0 to 4294967295" },
@@ -563,10 +663,12 @@ static const struct refusal refusals[] = {
 	  -EINVAL, "r", "must be a string" },
 	{ EDGE_EP_PLAUSIBLE, "{\"n\":\"p\",\"u\":\"/\",\"d\":\"d\",\"p\":[]}",
 	  -EINVAL, "p", "must be an object" },
-	{ EDGE_EP_PLAUSIBLE, "{\"n\":\"p\",\"u\":\"/\",\"d\":\"d\",\"p\":\"[]\"}",
-	  -EINVAL, "p", "must be an object" },
-	{ EDGE_EP_PLAUSIBLE, "{\"n\":\"p\",\"u\":\"/\",\"d\":\"d\",\"p\":\"{\"}",
-	  -EINVAL, "p", "invalid JSON" },
+	{ EDGE_EP_PLAUSIBLE,
+	  "{\"n\":\"p\",\"u\":\"/\",\"d\":\"d\",\"p\":\"[]\"}", -EINVAL, "p",
+	  "must be an object" },
+	{ EDGE_EP_PLAUSIBLE,
+	  "{\"n\":\"p\",\"u\":\"/\",\"d\":\"d\",\"p\":\"{\"}", -EINVAL, "p",
+	  "invalid JSON" },
 	{ EDGE_EP_PLAUSIBLE,
 	  "{\"n\":\"p\",\"u\":\"/\",\"d\":\"d\",\"p\":\"{\\\"a\\\":1,\\\"a\\\":2}\"}",
 	  -EINVAL, "p", "duplicate" },
@@ -702,8 +804,8 @@ static void test_empty_results(void)
 	edge_parse_result_free(&r);
 	CHECK(r.priv == NULL);
 
-	CHECK_EQ(edge_event_parse(EDGE_EP_BATCH, batch, strlen(batch), NULL,
-				  &r, &err),
+	CHECK_EQ(edge_event_parse(EDGE_EP_BATCH, batch, strlen(batch), NULL, &r,
+				  &err),
 		 0);
 	CHECK(r.n == 0 && str_is(r.site_hint, "s"));
 	edge_parse_result_free(&r);
@@ -769,8 +871,9 @@ static void test_depth(void)
 	struct edge_event_limits lim = { .body_depth_max = 4 };
 	struct edge_parse_result r;
 	struct edge_parse_error err;
-	const char *ok = "{\"eventType\":\"e\",\"sessionId\":\"s\",\"metadata\":"
-			 "{\"a\":{\"b\":[1,\"]]]]]\"]}}}";
+	const char *ok =
+		"{\"eventType\":\"e\",\"sessionId\":\"s\",\"metadata\":"
+		"{\"a\":{\"b\":[1,\"]]]]]\"]}}}";
 	const char *deep = "{\"eventType\":\"e\",\"sessionId\":\"s\","
 			   "\"metadata\":{\"a\":{\"b\":[[1]]}}}";
 	size_t n = 100000;
@@ -795,12 +898,13 @@ static void test_depth(void)
 	free(b);
 
 	/* Plausible's props string is checked the same way. */
-	expect_refusal("props string depth", EDGE_EP_PLAUSIBLE,
-		       "{\"n\":\"e\",\"u\":\"/\",\"d\":\"d\",\"p\":\"{\\\"a\\\":"
-		       "[[[[1]]]]}\"}",
-		       strlen("{\"n\":\"e\",\"u\":\"/\",\"d\":\"d\",\"p\":\"{\\\"a\\\":"
-			      "[[[[1]]]]}\"}"),
-		       &lim, -EINVAL, "p", "nested deeper than 4");
+	expect_refusal(
+		"props string depth", EDGE_EP_PLAUSIBLE,
+		"{\"n\":\"e\",\"u\":\"/\",\"d\":\"d\",\"p\":\"{\\\"a\\\":"
+		"[[[[1]]]]}\"}",
+		strlen("{\"n\":\"e\",\"u\":\"/\",\"d\":\"d\",\"p\":\"{\\\"a\\\":"
+		       "[[[[1]]]]}\"}"),
+		&lim, -EINVAL, "p", "nested deeper than 4");
 }
 
 /* A string of n copies of c, as a JSON string body member. */
@@ -878,10 +982,11 @@ static void test_field_limits(void)
 	/* Fields each within limits, together over the record. */
 	free(over);
 	over = repeat('x', ALOG_EVENT_JSON_MAX - 8);
-	n = snprintf(big, 64 * 1024,
-		     "{\"sessionId\":\"%s\",\"pageUrl\":\"%s\",\"userId\":\"%s\","
-		     "\"referrer\":\"%s\",\"metadata\":{\"k\":\"%s\"}}",
-		     at, at, at, at, over);
+	n = snprintf(
+		big, 64 * 1024,
+		"{\"sessionId\":\"%s\",\"pageUrl\":\"%s\",\"userId\":\"%s\","
+		"\"referrer\":\"%s\",\"metadata\":{\"k\":\"%s\"}}",
+		at, at, at, at, over);
 	expect_refusal("record too large", EDGE_EP_VIEW, big, (size_t)n, NULL,
 		       -EINVAL, "", "event too large");
 	n = snprintf(big, 64 * 1024,
@@ -889,9 +994,8 @@ static void test_field_limits(void)
 		     "{\"eventType\":\"%s\",\"sessionId\":\"%s\",\"userId\":"
 		     "\"%s\",\"pageUrl\":\"%s\",\"metadata\":{\"k\":\"%s\"}}]}",
 		     at, at, at, at, over);
-	expect_refusal("batch element too large", EDGE_EP_BATCH, big,
-		       (size_t)n, NULL, -EINVAL, "events[1]",
-		       "event too large");
+	expect_refusal("batch element too large", EDGE_EP_BATCH, big, (size_t)n,
+		       NULL, -EINVAL, "events[1]", "event too large");
 	free(at);
 	free(over);
 	free(big);
@@ -951,9 +1055,10 @@ static void test_reserve(void)
 
 static void fill_all(struct alog_event *e)
 {
-	static const char *const s[] = { "site", "name", "https://u/",
-					 "https://ref/", "sess", "user",
-					 "Mozilla", "Bavaria", "M\xC3\xBCnchen" };
+	static const char *const s[] = {
+		"site", "name",    "https://u/", "https://ref/",  "sess",
+		"user", "Mozilla", "Bavaria",    "M\xC3\xBCnchen"
+	};
 
 	memset(e, 0, sizeof(*e));
 	e->kind = ALOG_KIND_CONVERSION;
@@ -1011,14 +1116,14 @@ static void fill_all(struct alog_event *e)
 static const struct alog_str *strs(const struct alog_event *e, int i)
 {
 	const struct alog_str *all[] = {
-		&e->site,	  &e->name,	  &e->url,
-		&e->referrer,	  &e->session_id, &e->user_id,
-		&e->user_agent,	  &e->region,	  &e->city,
-		&e->utm[0],	  &e->utm[1],	  &e->utm[2],
-		&e->utm[3],	  &e->utm[4],	  &e->content_id,
-		&e->content_type, &e->title,	  &e->hostname,
-		&e->language,	  &e->timezone,	  &e->props,
-		&e->funnel_id,	  &e->step_id,	  &e->target_id,
+		&e->site,         &e->name,         &e->url,
+		&e->referrer,     &e->session_id,   &e->user_id,
+		&e->user_agent,   &e->region,       &e->city,
+		&e->utm[0],       &e->utm[1],       &e->utm[2],
+		&e->utm[3],       &e->utm[4],       &e->content_id,
+		&e->content_type, &e->title,        &e->hostname,
+		&e->language,     &e->timezone,     &e->props,
+		&e->funnel_id,    &e->step_id,      &e->target_id,
 		&e->target_type,  &e->device_extra,
 	};
 	_Static_assert(ALOG_ARRAY_LEN(all) == 26, "all string fields");
@@ -1137,10 +1242,10 @@ static void test_codec_encode_refusals(void)
 	struct alog_event e;
 	size_t len;
 
-#define TRY(change, want)                                                     \
-	do {                                                                  \
-		fill_all(&e);                                                 \
-		change;                                                       \
+#define TRY(change, want)                                                      \
+	do {                                                                   \
+		fill_all(&e);                                                  \
+		change;                                                        \
 		CHECK_EQ(alog_event_encode(&e, buf, sizeof(buf), &len), want); \
 	} while (0)
 
@@ -1174,7 +1279,8 @@ static void test_codec_encode_refusals(void)
 	TRY(e.props = ((struct alog_str){ big, ALOG_EVENT_JSON_MAX }), 0);
 	TRY(e.props = ((struct alog_str){ big, ALOG_EVENT_JSON_MAX + 1 }),
 	    -EMSGSIZE);
-	TRY(e.device_extra = ((struct alog_str){ big, ALOG_EVENT_JSON_MAX + 1 }),
+	TRY(e.device_extra =
+		    ((struct alog_str){ big, ALOG_EVENT_JSON_MAX + 1 }),
 	    -EMSGSIZE);
 	/* Every field within its limit, the record over 16 KiB. */
 	TRY((e.props = ((struct alog_str){ big, ALOG_EVENT_JSON_MAX }),
@@ -1224,10 +1330,10 @@ static void test_codec_decode_refusals(void)
 {
 	static struct rec r;
 	static const uint8_t four[4] = { 1, 2, 3, 4 };
-	static const uint8_t value_bad[11] = { 0, 0, 0, 0, 0, 0, 0, 0, 'e',
-					       'u', 'r' };
-	static const uint8_t value_ok[11] = { 1, 0, 0, 0, 0, 0, 0, 0, 'E',
-					      'U', 'R' };
+	static const uint8_t value_bad[11] = { 0, 0, 0,   0,   0,  0,
+					       0, 0, 'e', 'u', 'r' };
+	static const uint8_t value_ok[11] = { 1, 0, 0,   0,   0,  0,
+					      0, 0, 'E', 'U', 'R' };
 	struct alog_event e;
 	char *big = repeat('a', ALOG_EVENT_JSON_MAX + 1);
 

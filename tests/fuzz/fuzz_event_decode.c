@@ -39,8 +39,7 @@ static void check_record(const uint8_t *data, size_t size)
 		abort();
 }
 
-static void check_body(enum edge_endpoint ep, const uint8_t *data,
-		       size_t size)
+static void check_body(enum edge_endpoint ep, const uint8_t *data, size_t size)
 {
 	static const struct edge_event_limits lim = { 16, 16 };
 	struct edge_parse_result r;
@@ -50,8 +49,8 @@ static void check_body(enum edge_endpoint ep, const uint8_t *data,
 	if (rc != 0) {
 		if ((rc != -EINVAL && rc != -E2BIG && rc != -ENOMEM) ||
 		    !memchr(err.field, 0, sizeof(err.field)) ||
-		    !memchr(err.message, 0, sizeof(err.message)) ||
-		    r.priv || r.events || r.n)
+		    !memchr(err.message, 0, sizeof(err.message)) || r.priv ||
+		    r.events || r.n)
 			abort();
 		return;
 	}
