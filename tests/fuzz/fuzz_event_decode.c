@@ -1,8 +1,9 @@
 /*
  * fuzz_event_decode.c - libFuzzer target for the event record decoder and
  * the edge's body parser. The input is decoded as a record: a record that
- * decodes must encode back to the same bytes (the format has one encoding)
- * . The same bytes are then parsed as every endpoint's body: nothing may
+ * decodes must encode again, to the same bytes unless it held unknown tags
+ * (the format has one encoding, and re-encoding drops what it does not
+ * know). The same bytes are then parsed as every endpoint's body: nothing may
  * crash or leak, and every event that parses must encode and decode (the
  * parser's limits leave room for what the HTTP layer adds).
  */
