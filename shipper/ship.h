@@ -15,9 +15,15 @@
 #define SHIP_PATH_MAX 1024
 #define SHIP_EDGES_MAX 1024
 
-enum ship_role { SHIP_ROLE_SEND, SHIP_ROLE_RECEIVE };
+enum ship_role {
+	SHIP_ROLE_SEND,
+	SHIP_ROLE_RECEIVE
+};
 
-enum ship_transport { SHIP_TLS, SHIP_PLAIN_LOOPBACK };
+enum ship_transport {
+	SHIP_TLS,
+	SHIP_PLAIN_LOOPBACK
+};
 
 struct ship_config {
 	enum ship_role role;
@@ -66,12 +72,11 @@ struct ship_config {
 int ship_config_load(struct ship_config *cfg, enum ship_role role,
 		     const char *path, char *err, size_t errcap);
 void ship_config_free(struct ship_config *cfg);
-bool ship_config_edge_allowed(const struct ship_config *cfg,
-			      const char *name);
+bool ship_config_edge_allowed(const struct ship_config *cfg, const char *name);
 
 /* host:port (or [v6]:port) split into host and port; 0 or -EINVAL. */
-int ship_split_hostport(const char *s, char *host, size_t hostcap,
-			char *port, size_t portcap);
+int ship_split_hostport(const char *s, char *host, size_t hostcap, char *port,
+			size_t portcap);
 
 /* One log line to stderr: time, role, level, message. Never payloads. */
 void ship_logf(const char *level, const char *fmt, ...)

@@ -16,7 +16,14 @@
 #define CONFIG_LINE_MAX 4096
 #define CONFIG_FILE_BYTES_MAX (1u << 20)
 
-enum key_kind { K_STR, K_U32, K_U64, K_INT, K_TRANSPORT, K_EDGES };
+enum key_kind {
+	K_STR,
+	K_U32,
+	K_U64,
+	K_INT,
+	K_TRANSPORT,
+	K_EDGES
+};
 
 struct key {
 	const char *name;
@@ -27,7 +34,9 @@ struct key {
 	unsigned roles; /* bit 0 send, bit 1 receive */
 };
 
-#define F(field) offsetof(struct ship_config, field), sizeof(((struct ship_config *)0)->field)
+#define F(field)                             \
+	offsetof(struct ship_config, field), \
+		sizeof(((struct ship_config *)0)->field)
 #define BOTH 3u
 #define SEND 1u
 #define RECV 2u
@@ -58,8 +67,8 @@ static const struct key keys[] = {
 	{ "zstd_level", K_INT, F(zstd_level), 0, 19, SEND },
 	{ "backoff_min_ms", K_U32, F(backoff_min_ms), 1, 600000, SEND },
 	{ "backoff_max_ms", K_U32, F(backoff_max_ms), 1, 3600000, SEND },
-	{ "checkpoint_interval_ms", K_U32, F(checkpoint_interval_ms), 0,
-	  600000, SEND },
+	{ "checkpoint_interval_ms", K_U32, F(checkpoint_interval_ms), 0, 600000,
+	  SEND },
 	{ "listen", K_STR, F(listen), 0, 0, RECV },
 	{ "data_dir", K_STR, F(data_dir), 0, 0, RECV },
 	{ "edges", K_EDGES, 0, 0, 0, 0, RECV },
@@ -146,8 +155,8 @@ static int set_edges(struct ship_config *c, const char *v, char *err,
 	return 0;
 }
 
-static int set_key(struct ship_config *c, const struct key *k,
-		   const char *v, char *err, size_t cap)
+static int set_key(struct ship_config *c, const struct key *k, const char *v,
+		   char *err, size_t cap)
 {
 	char *end;
 	uint8_t *base = (uint8_t *)c;
@@ -188,8 +197,8 @@ static int set_key(struct ship_config *c, const struct key *k,
 		errno = 0;
 		n = strtoull(v, &end, 10);
 		if (errno || *end || n < k->min || n > k->max) {
-			errf(err, cap, "%s: '%s' is not in %llu..%llu",
-			     k->name, v, (unsigned long long)k->min,
+			errf(err, cap, "%s: '%s' is not in %llu..%llu", k->name,
+			     v, (unsigned long long)k->min,
 			     (unsigned long long)k->max);
 			return -EINVAL;
 		}
@@ -252,8 +261,8 @@ static int load_file(struct ship_config *c, const char *path, char *err,
 			break;
 		}
 		if (!strchr(line, '\n') && !feof(f)) {
-			errf(err, cap, "%s:%u: line longer than %d bytes",
-			     path, lineno, CONFIG_LINE_MAX - 2);
+			errf(err, cap, "%s:%u: line longer than %d bytes", path,
+			     lineno, CONFIG_LINE_MAX - 2);
 			rc = -EINVAL;
 			break;
 		}
@@ -271,8 +280,8 @@ static int load_file(struct ship_config *c, const char *path, char *err,
 		val = trim(eq + 1);
 		key = trim(key);
 		k = find_key(key);
-		if (!k || !(k->roles & (c->role == SHIP_ROLE_SEND ? SEND :
-								     RECV))) {
+		if (!k ||
+		    !(k->roles & (c->role == SHIP_ROLE_SEND ? SEND : RECV))) {
 			errf(err, cap, "%s:%u: unknown key '%s' for this role",
 			     path, lineno, key);
 			rc = -EINVAL;
@@ -302,7 +311,8 @@ static int load_env(struct ship_config *c, char *err, size_t cap)
 		const char *v;
 		int rc;
 
-		if (!(keys[i].roles & (c->role == SHIP_ROLE_SEND ? SEND : RECV)))
+		if (!(keys[i].roles &
+		      (c->role == SHIP_ROLE_SEND ? SEND : RECV)))
 			continue;
 		for (const char *p = keys[i].name; *p && l < sizeof(name) - 1;
 		     p++)
@@ -322,8 +332,8 @@ static int load_env(struct ship_config *c, char *err, size_t cap)
 	return 0;
 }
 
-int ship_split_hostport(const char *s, char *host, size_t hostcap,
-			char *port, size_t portcap)
+int ship_split_hostport(const char *s, char *host, size_t hostcap, char *port,
+			size_t portcap)
 {
 	const char *colon;
 	size_t hl;
@@ -379,9 +389,9 @@ static int validate(struct ship_config *c, char *err, size_t cap)
 		return -EINVAL;
 	}
 	if (c->role == SHIP_ROLE_SEND) {
-		if (!c->receiver[0] || ship_split_hostport(c->receiver, host,
-							   sizeof(host), port,
-							   sizeof(port)) < 0) {
+		if (!c->receiver[0] ||
+		    ship_split_hostport(c->receiver, host, sizeof(host), port,
+					sizeof(port)) < 0) {
 			errf(err, cap, "receiver: expected host:port");
 			return -EINVAL;
 		}
@@ -408,12 +418,12 @@ static int validate(struct ship_config *c, char *err, size_t cap)
 			return -EINVAL;
 		}
 		if (!c->tls_server_name[0])
-			snprintf(c->tls_server_name,
-				 sizeof(c->tls_server_name), "%s", host);
+			snprintf(c->tls_server_name, sizeof(c->tls_server_name),
+				 "%s", host);
 	} else {
-		if (!c->listen[0] || ship_split_hostport(c->listen, host,
-							 sizeof(host), port,
-							 sizeof(port)) < 0) {
+		if (!c->listen[0] ||
+		    ship_split_hostport(c->listen, host, sizeof(host), port,
+					sizeof(port)) < 0) {
 			errf(err, cap, "listen: expected host:port");
 			return -EINVAL;
 		}

@@ -104,8 +104,8 @@ int ship_conn_handshake(struct ship_conn *c, uint64_t deadline_ns, char *why,
 int ship_conn_fill(struct ship_conn *c)
 {
 	/* Move the unparsed tail to the front when room runs out. */
-	if (c->rstart > 0 && (c->rlen == c->rstart || c->rcap - c->rlen <
-							       c->rcap / 4)) {
+	if (c->rstart > 0 &&
+	    (c->rlen == c->rstart || c->rcap - c->rlen < c->rcap / 4)) {
 		memmove(c->rbuf, c->rbuf + c->rstart, c->rlen - c->rstart);
 		c->rlen -= c->rstart;
 		c->rstart = 0;
@@ -423,8 +423,7 @@ int ship_connect(const char *hostport, bool loopback_only, int timeout_ms,
 	return fd >= 0 ? fd : err;
 }
 
-int ship_listen(const char *hostport, bool loopback_only, char *why,
-		size_t cap)
+int ship_listen(const char *hostport, bool loopback_only, char *why, size_t cap)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
 				  .ai_family = AF_UNSPEC,

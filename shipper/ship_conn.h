@@ -103,8 +103,8 @@ SSL_CTX *ship_tls_ctx(const struct ship_config *cfg, bool server, char *why,
 		      size_t cap);
 void ship_tls_ctx_free(SSL_CTX *ctx);
 /* A client SSL for fd that checks the server's name. */
-SSL *ship_tls_client(SSL_CTX *ctx, int fd, const char *server_name,
-		     char *why, size_t cap);
+SSL *ship_tls_client(SSL_CTX *ctx, int fd, const char *server_name, char *why,
+		     size_t cap);
 SSL *ship_tls_server(SSL_CTX *ctx, int fd, char *why, size_t cap);
 /* The verified peer certificate's subject CN into buf; 0 or -ENOENT. */
 int ship_tls_peer_cn(SSL *ssl, char *buf, size_t cap);

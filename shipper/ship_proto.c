@@ -88,9 +88,9 @@ size_t ship_frame_seal(uint8_t *frame, uint8_t type, uint32_t body_len)
 	alog_put_u16(frame + 6, 0);
 	alog_put_u32(frame + 8, body_len);
 	alog_put_u32(frame + 12, 0);
-	alog_put_u64(frame + 16, frame_sum(frame,
-					   frame + SHIP_FRAME_HEADER_BYTES,
-					   body_len));
+	alog_put_u64(frame + 16,
+		     frame_sum(frame, frame + SHIP_FRAME_HEADER_BYTES,
+			       body_len));
 	return SHIP_FRAME_HEADER_BYTES + (size_t)body_len;
 }
 
@@ -174,8 +174,8 @@ size_t ship_welcome_encode(uint8_t *body, size_t cap,
 	return SHIP_WELCOME_BYTES;
 }
 
-int ship_welcome_decode(const uint8_t *body, size_t len,
-			struct ship_welcome *w, const char **why)
+int ship_welcome_decode(const uint8_t *body, size_t len, struct ship_welcome *w,
+			const char **why)
 {
 	uint16_t flags;
 
@@ -205,8 +205,7 @@ int ship_welcome_decode(const uint8_t *body, size_t len,
 	return 0;
 }
 
-static size_t two_u64_encode(uint8_t *body, size_t cap, uint64_t a,
-			     uint64_t b)
+static size_t two_u64_encode(uint8_t *body, size_t cap, uint64_t a, uint64_t b)
 {
 	if (cap < 16)
 		return 0;
@@ -408,8 +407,8 @@ bool ship_block_put(uint8_t *block, size_t cap, size_t *pos, uint64_t offset,
 
 const char *ship_type_name(uint8_t type)
 {
-	static const char *const names[] = { "?",    "HELLO",     "WELCOME",
-					     "DATA", "ACK",       "HEARTBEAT",
+	static const char *const names[] = { "?",    "HELLO", "WELCOME",
+					     "DATA", "ACK",   "HEARTBEAT",
 					     "ERROR" };
 
 	return type < ALOG_ARRAY_LEN(names) ? names[type] : "?";
@@ -418,9 +417,9 @@ const char *ship_type_name(uint8_t type)
 const char *ship_err_name(uint16_t code)
 {
 	static const char *const names[] = {
-		"?",	  "VERSION",	  "AUTH",	    "PROTOCOL",
-		"BUSY",	  "STORAGE_FULL", "STORAGE_FAILED", "GAP",
-		"IDENTITY", "SHUTDOWN",	  "TIMEOUT"
+		"?",        "VERSION",      "AUTH",           "PROTOCOL",
+		"BUSY",     "STORAGE_FULL", "STORAGE_FAILED", "GAP",
+		"IDENTITY", "SHUTDOWN",     "TIMEOUT"
 	};
 
 	return code < ALOG_ARRAY_LEN(names) ? names[code] : "UNKNOWN";

@@ -150,8 +150,8 @@ void ship_data_header_encode(uint8_t *body, uint64_t first_offset,
 /* Body decoders: 0, or -EPROTO and *why. */
 int ship_hello_decode(const uint8_t *body, size_t len, struct ship_hello *h,
 		      const char **why);
-int ship_welcome_decode(const uint8_t *body, size_t len,
-			struct ship_welcome *w, const char **why);
+int ship_welcome_decode(const uint8_t *body, size_t len, struct ship_welcome *w,
+			const char **why);
 int ship_ack_decode(const uint8_t *body, size_t len, uint64_t *next_offset,
 		    uint64_t *time_ms, const char **why);
 int ship_heartbeat_decode(const uint8_t *body, size_t len, uint64_t *offset,

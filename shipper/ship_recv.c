@@ -123,8 +123,7 @@ static void send_error(struct recv_conn *rc, uint16_t code, const char *fmt,
 	if (ship_conn_send(&rc->conn, SHIP_ERROR, body, (uint32_t)n) < 0)
 		return;
 	/* Best effort, at most a second: the peer may be gone. */
-	while (ship_conn_flush(&rc->conn) == -EAGAIN &&
-	       alog_mono_ns() < end) {
+	while (ship_conn_flush(&rc->conn) == -EAGAIN && alog_mono_ns() < end) {
 		struct pollfd pfd = { .fd = rc->conn.fd, .events = POLLOUT };
 
 		poll(&pfd, 1, 100);
@@ -467,8 +466,7 @@ static int handle_data(struct recv_conn *rc, const struct ship_frame *f)
 		}
 		if (rec.time_ms == 0) {
 			send_error(rc, SHIP_ERR_PROTOCOL,
-				   "record %" PRIu64 " has time 0",
-				   rec.offset);
+				   "record %" PRIu64 " has time 0", rec.offset);
 			return -EPROTO;
 		}
 		if (n > 0 && rec.time_ms != run_time) {
@@ -510,8 +508,7 @@ out_append_failed:
 		send_error(rc, SHIP_ERR_STORAGE_FULL,
 			   "canonical log for %s: %s at offset %" PRIu64
 			   "; everything below %" PRIu64 " is durable",
-			   rc->edge, alog_strerror(err), rc->expect,
-			   rc->acked);
+			   rc->edge, alog_strerror(err), rc->expect, rc->acked);
 		return err;
 	}
 	if (err == -ESPIPE) {
@@ -565,8 +562,8 @@ static void recv_stream(struct recv_conn *rc, uint64_t hb_ns)
 		}
 		if (now - rc->conn.last_rx_ns >
 		    (uint64_t)cfg->timeout_ms * 1000000) {
-			send_error(rc, SHIP_ERR_TIMEOUT,
-				   "no frame for %u ms", cfg->timeout_ms);
+			send_error(rc, SHIP_ERR_TIMEOUT, "no frame for %u ms",
+				   cfg->timeout_ms);
 			return;
 		}
 		pfd[0].fd = rc->conn.fd;
@@ -695,8 +692,8 @@ static void recv_session(struct recv_conn *rc)
 	}
 	if (rc->conn.ssl && strcmp(cn, h.name) != 0) {
 		send_error(rc, SHIP_ERR_AUTH,
-			   "edge '%s' presented a certificate for '%s'",
-			   h.name, cn);
+			   "edge '%s' presented a certificate for '%s'", h.name,
+			   cn);
 		return;
 	}
 	if (h.version_max < SHIP_VERSION_MIN ||
@@ -762,7 +759,8 @@ static void recv_session(struct recv_conn *rc)
 	pthread_mutex_unlock(&rc->slot->mu);
 	ship_info("edge %s connected from %s%s: holds %s%" PRIu64
 		  ", edge log %" PRIu64 "..%" PRIu64,
-		  h.name, rc->conn.peer, rc->conn.ssl ? " (TLS, cert CN ok)" : "",
+		  h.name, rc->conn.peer,
+		  rc->conn.ssl ? " (TLS, cert CN ok)" : "",
 		  w.has_log ? "up to " : "nothing, ", w.next_offset,
 		  h.start_offset, h.head_offset);
 	recv_stream(rc, (uint64_t)cfg->heartbeat_ms * 1000000);
@@ -842,8 +840,8 @@ static void recv_accept(struct receiver *r, int fd)
 			goto out_free;
 	}
 	if (rc->efd < 0 || !rc->dctx || !rc->raw || !rc->iov || !rc->ring ||
-	    ship_conn_init(&rc->conn, fd,
-			   ssl, SHIP_FRAME_HEADER_BYTES + cfg->frame_bytes_max,
+	    ship_conn_init(&rc->conn, fd, ssl,
+			   SHIP_FRAME_HEADER_BYTES + cfg->frame_bytes_max,
 			   256 * 1024) < 0)
 		goto out_free;
 	pthread_mutex_lock(&r->mu);
@@ -909,16 +907,26 @@ static size_t recv_metrics(void *arg, char *buf, size_t cap)
 		n = snprintf(
 			buf + len, cap - len,
 			"alog_ship_connection_state{role=\"receive\",edge=\"%s\"} %d\n"
-			"alog_ship_acked_offset{role=\"receive\",edge=\"%s\"} %" PRIu64 "\n"
-			"alog_ship_head_offset{role=\"receive\",edge=\"%s\"} %" PRIu64 "\n"
-			"alog_ship_lag_records{role=\"receive\",edge=\"%s\"} %" PRIu64 "\n"
-			"alog_ship_last_ack_time_seconds{role=\"receive\",edge=\"%s\"} %" PRIu64 ".%03" PRIu64 "\n"
-			"alog_ship_records_received_total{role=\"receive\",edge=\"%s\"} %" PRIu64 "\n"
-			"alog_ship_duplicate_records_total{role=\"receive\",edge=\"%s\"} %" PRIu64 "\n"
-			"alog_ship_raw_bytes_received_total{role=\"receive\",edge=\"%s\"} %" PRIu64 "\n"
-			"alog_ship_wire_bytes_received_total{role=\"receive\",edge=\"%s\"} %" PRIu64 "\n"
-			"alog_ship_storage_full_total{role=\"receive\",edge=\"%s\"} %" PRIu64 "\n"
-			"alog_ship_connects_total{role=\"receive\",edge=\"%s\"} %" PRIu64 "\n",
+			"alog_ship_acked_offset{role=\"receive\",edge=\"%s\"} %" PRIu64
+			"\n"
+			"alog_ship_head_offset{role=\"receive\",edge=\"%s\"} %" PRIu64
+			"\n"
+			"alog_ship_lag_records{role=\"receive\",edge=\"%s\"} %" PRIu64
+			"\n"
+			"alog_ship_last_ack_time_seconds{role=\"receive\",edge=\"%s\"} %" PRIu64
+			".%03" PRIu64 "\n"
+			"alog_ship_records_received_total{role=\"receive\",edge=\"%s\"} %" PRIu64
+			"\n"
+			"alog_ship_duplicate_records_total{role=\"receive\",edge=\"%s\"} %" PRIu64
+			"\n"
+			"alog_ship_raw_bytes_received_total{role=\"receive\",edge=\"%s\"} %" PRIu64
+			"\n"
+			"alog_ship_wire_bytes_received_total{role=\"receive\",edge=\"%s\"} %" PRIu64
+			"\n"
+			"alog_ship_storage_full_total{role=\"receive\",edge=\"%s\"} %" PRIu64
+			"\n"
+			"alog_ship_connects_total{role=\"receive\",edge=\"%s\"} %" PRIu64
+			"\n",
 			s->name, s->connected ? 1 : 0, s->name, s->durable_next,
 			s->name, s->edge_head, s->name, lag, s->name,
 			s->last_ack_ms / 1000, s->last_ack_ms % 1000, s->name,

@@ -196,15 +196,15 @@ static void checkpoint(struct sender *s, bool force)
 
 	if (s->ckpt != UINT64_MAX && s->acked <= s->ckpt)
 		return;
-	if (!force && now - s->ckpt_ns <
-			      (uint64_t)s->cfg->checkpoint_interval_ms * 1000000)
+	if (!force &&
+	    now - s->ckpt_ns <
+		    (uint64_t)s->cfg->checkpoint_interval_ms * 1000000)
 		return;
 	rc = alog_consumer_commit(s->cfg->log_dir, s->cfg->consumer, s->acked);
 	s->ckpt_ns = now;
 	if (rc < 0) {
 		/* Only retention depends on it: keep shipping, say so. */
-		ship_warn("checkpoint %s: %s", s->cfg->consumer,
-			  strerror(-rc));
+		ship_warn("checkpoint %s: %s", s->cfg->consumer, strerror(-rc));
 		return;
 	}
 	s->ckpt = s->acked;
@@ -253,8 +253,8 @@ static int gap_stop(struct sender *s, uint16_t code, const char *fmt, ...)
 
 /* Read one frame within the deadline (handshake). 1, or <0 with why. */
 static int read_frame_until(struct sender *s, uint64_t deadline_ns,
-			    uint32_t body_max, struct ship_frame *f,
-			    char *why, size_t cap)
+			    uint32_t body_max, struct ship_frame *f, char *why,
+			    size_t cap)
 {
 	for (;;) {
 		struct pollfd pfd = { .fd = s->conn.fd };
@@ -347,12 +347,11 @@ static int send_connect(struct sender *s, char *why, size_t cap)
 			return -EAGAIN;
 		}
 	}
-	rc = ship_conn_init(&s->conn, fd, ssl,
-			    SHIP_FRAME_HEADER_BYTES + SHIP_HANDSHAKE_BYTES_MAX +
-				    64 * 1024,
-			    SHIP_FRAME_HEADER_BYTES * 2 + SHIP_DATA_HEADER_BYTES +
-				    ZSTD_compressBound(cfg->batch_bytes) +
-				    SEND_CTRL_ROOM);
+	rc = ship_conn_init(
+		&s->conn, fd, ssl,
+		SHIP_FRAME_HEADER_BYTES + SHIP_HANDSHAKE_BYTES_MAX + 64 * 1024,
+		SHIP_FRAME_HEADER_BYTES * 2 + SHIP_DATA_HEADER_BYTES +
+			ZSTD_compressBound(cfg->batch_bytes) + SEND_CTRL_ROOM);
 	if (rc < 0) {
 		SSL_free(ssl);
 		close(fd);
@@ -539,9 +538,9 @@ static int send_one_frame(struct sender *s, int *fatal)
 	uint32_t wire;
 	int count;
 
-	body = ship_conn_frame_begin(&s->conn,
-				     SHIP_DATA_HEADER_BYTES +
-					     ZSTD_compressBound(s->batch_bytes));
+	body = ship_conn_frame_begin(
+		&s->conn,
+		SHIP_DATA_HEADER_BYTES + ZSTD_compressBound(s->batch_bytes));
 	if (!body)
 		return 0; /* write buffer full: flush first */
 	count = fill_block(s, &first, &used);
@@ -562,7 +561,8 @@ static int send_one_frame(struct sender *s, int *fatal)
 	}
 	if (count < 0) {
 		if (count == -EBADMSG) {
-			const struct alog_damage *d = alog_cursor_damage(s->cur);
+			const struct alog_damage *d =
+				alog_cursor_damage(s->cur);
 
 			ship_error("edge log damaged at segment %" PRIu64
 				   " position %" PRIu64 " offset %" PRIu64
@@ -580,10 +580,11 @@ static int send_one_frame(struct sender *s, int *fatal)
 		return 0;
 	packed = used;
 	if (s->cfg->zstd_level > 0 && s->cctx) {
-		size_t z = ZSTD_compressCCtx(
-			s->cctx, body + SHIP_DATA_HEADER_BYTES,
-			ZSTD_compressBound(s->batch_bytes), s->block, used,
-			s->cfg->zstd_level);
+		size_t z = ZSTD_compressCCtx(s->cctx,
+					     body + SHIP_DATA_HEADER_BYTES,
+					     ZSTD_compressBound(s->batch_bytes),
+					     s->block, used,
+					     s->cfg->zstd_level);
 
 		if (!ZSTD_isError(z) && z < used &&
 		    z + SHIP_DATA_HEADER_BYTES <= s->frame_max) {
@@ -627,8 +628,8 @@ static int send_one_frame(struct sender *s, int *fatal)
 }
 
 /* Handle one frame from the receiver. 0, or -errno to disconnect (why). */
-static int handle_frame(struct sender *s, const struct ship_frame *f,
-			char *why, size_t cap)
+static int handle_frame(struct sender *s, const struct ship_frame *f, char *why,
+			size_t cap)
 {
 	const char *pwhy = NULL;
 	uint64_t a, b;
@@ -656,8 +657,8 @@ static int handle_frame(struct sender *s, const struct ship_frame *f,
 		STAT_SET(s, last_ack_ms, alog_now_ms());
 		return 0;
 	case SHIP_HEARTBEAT:
-		if (ship_heartbeat_decode(f->body, f->body_len, &a, &b,
-					  &pwhy) < 0)
+		if (ship_heartbeat_decode(f->body, f->body_len, &a, &b, &pwhy) <
+		    0)
 			break;
 		return 0;
 	case SHIP_ERROR: {
@@ -711,7 +712,8 @@ static int send_stream(struct sender *s)
 		int rc, timeout_ms;
 
 		if (ship_stop) {
-			send_error_frame(s, SHIP_ERR_SHUTDOWN, "sender stopping");
+			send_error_frame(s, SHIP_ERR_SHUTDOWN,
+					 "sender stopping");
 			disconnect(s, "stopping");
 			return SHIP_EXIT_OK;
 		}
@@ -752,9 +754,9 @@ static int send_stream(struct sender *s)
 			disconnect(s, "receiver silent for timeout_ms");
 			return 0;
 		}
-		if (rc == -EAGAIN && now - s->conn.last_tx_ns >
-					     (uint64_t)s->cfg->timeout_ms *
-						     1000000) {
+		if (rc == -EAGAIN &&
+		    now - s->conn.last_tx_ns >
+			    (uint64_t)s->cfg->timeout_ms * 1000000) {
 			disconnect(s, "receiver not reading for timeout_ms");
 			return 0;
 		}
@@ -832,8 +834,9 @@ static uint32_t backoff_next(struct sender *s)
 	uint32_t d = s->backoff_ms, r = 0;
 
 	(void)alog_random_bytes(&r, sizeof(r));
-	s->backoff_ms = d >= s->cfg->backoff_max_ms / 2 ? s->cfg->backoff_max_ms :
-							  d * 2;
+	s->backoff_ms = d >= s->cfg->backoff_max_ms / 2 ?
+				s->cfg->backoff_max_ms :
+				d * 2;
 	/* Full jitter in [d/2, d]. */
 	return d / 2 + (d / 2 ? r % (d / 2 + 1) : 0);
 }

@@ -27,8 +27,8 @@ void ship_tls_error(char *buf, size_t cap)
 SSL_CTX *ship_tls_ctx(const struct ship_config *cfg, bool server, char *why,
 		      size_t cap)
 {
-	SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() :
-					    TLS_client_method());
+	SSL_CTX *ctx =
+		SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
 	char tls[256];
 
 	if (!ctx) {
@@ -81,8 +81,8 @@ void ship_tls_ctx_free(SSL_CTX *ctx)
 	SSL_CTX_free(ctx);
 }
 
-SSL *ship_tls_client(SSL_CTX *ctx, int fd, const char *server_name,
-		     char *why, size_t cap)
+SSL *ship_tls_client(SSL_CTX *ctx, int fd, const char *server_name, char *why,
+		     size_t cap)
 {
 	SSL *ssl = SSL_new(ctx);
 

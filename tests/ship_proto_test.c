@@ -138,8 +138,7 @@ static void test_data(void)
 	CHECK_EQ(ship_block_check(block, bl, 51, 200, 1000, &why), -EPROTO);
 	CHECK_EQ(ship_block_check(block, bl, 50, 200, 99, &why), -EPROTO);
 	CHECK_EQ(ship_block_check(block, bl, 50, 200, 100, &why), 0);
-	CHECK_EQ(ship_block_check(block, bl - 1, 50, 200, 100, &why),
-		 -EPROTO);
+	CHECK_EQ(ship_block_check(block, bl - 1, 50, 200, 100, &why), -EPROTO);
 	/* Uncompressed: packed length must equal raw length. */
 	ship_data_header_encode(buf, 50, 200, (uint32_t)bl, SHIP_CODEC_NONE);
 	memcpy(buf + 24, block, bl);

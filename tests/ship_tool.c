@@ -44,9 +44,9 @@ static void on_term(int sig)
 static size_t payload_for(uint64_t off, uint8_t *buf, size_t size)
 {
 	size_t len = size ? size : 60 + (off * 7919) % 200;
-	int n = snprintf((char *)buf, len, "{\"o\":%" PRIu64
-					   ",\"p\":\"/page/%" PRIu64
-					   "\",\"c\":\"DE\",\"v\":\"",
+	int n = snprintf((char *)buf, len,
+			 "{\"o\":%" PRIu64 ",\"p\":\"/page/%" PRIu64
+			 "\",\"c\":\"DE\",\"v\":\"",
 			 off, off % 977);
 	size_t pos = n > 0 && (size_t)n < len ? (size_t)n : 0;
 
@@ -106,6 +106,7 @@ static int cmd_produce(int argc, char **argv)
 	alog_log_options_init(&o);
 	o.create = true;
 	o.segment_bytes_max = seg;
+	o.record_bytes_max = 64 * 1024;
 	log = alog_log_open(dir, &o, &err);
 	if (!log) {
 		fprintf(stderr, "produce: %s: %s\n", dir, alog_strerror(err));

@@ -58,8 +58,8 @@ static void decode_body(const struct ship_frame *f, ZSTD_DCtx *dctx)
 		if (ship_data_decode(f->body, f->body_len, 1024, 1u << 20, &d,
 				     &why) != 0)
 			break;
-		if (ship_data_unpack(&d, dctx, raw, sizeof(raw), 65536,
-				     &why) != 0)
+		if (ship_data_unpack(&d, dctx, raw, sizeof(raw), 65536, &why) !=
+		    0)
 			break;
 		while (ship_block_next(raw, d.raw_len, &pos, &r)) {
 			if (r.offset != d.first_offset + n || r.len == 0 ||

@@ -1,0 +1,551 @@
+#!/usr/bin/env python3
+"""ship_test.py - integration tests of alog-shipper on loopback.
+
+Starts the real binaries (alog-shipper send/receive, ship_tool produce as the
+edge log's writer) on 127.0.0.1 with ephemeral ports, stops them by PID, and
+after every scenario checks with `ship_tool compare` that the canonical log
+holds exactly the edge's records: same offsets, same times, same bytes, no
+gap, no duplicate. Every wait is bounded.
+
+Scenarios: plain streaming with edge retention and a GAP stop; kill -9 of
+sender and receiver at random moments under load, many rounds; the link cut
+(dropped and blackholed connections, and a corrupted byte) through a TCP
+relay; the receiver's disk budget full; TLS with mutual authentication, and a
+wrong certificate, a name that does not match the certificate, and an
+unknown edge refused.
+"""
+import argparse
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+ARGS = None
+TMP = None
+FAILS = []
+
+
+def log(msg):
+    print(f"[ship_test {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def check(cond, what):
+    if cond:
+        log(f"ok: {what}")
+    else:
+        log(f"FAILED: {what}")
+        FAILS.append(what)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for(pred, timeout, step=0.05):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
+
+
+def metrics(port):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
+                                    timeout=2) as r:
+            out = {}
+            for line in r.read().decode().splitlines():
+                if line and not line.startswith("#"):
+                    k, v = line.rsplit(" ", 1)
+                    out[k] = float(v)
+            return out
+    except OSError:
+        return {}
+
+
+class Proc:
+    def __init__(self, name, argv, env=None):
+        self.name = name
+        self.logpath = os.path.join(TMP, f"{name}.log")
+        self.logf = open(self.logpath, "ab")
+        self.p = subprocess.Popen(argv, stdout=self.logf, stderr=self.logf,
+                                  env=env)
+
+    def kill9(self):
+        if self.p.poll() is None:
+            os.kill(self.p.pid, signal.SIGKILL)
+        self.p.wait(timeout=10)
+
+    def stop(self, timeout=15):
+        if self.p.poll() is None:
+            os.kill(self.p.pid, signal.SIGTERM)
+            try:
+                self.p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.p.pid, signal.SIGKILL)
+                self.p.wait(timeout=10)
+        self.logf.close()
+        return self.p.returncode
+
+    def text(self):
+        with open(self.logpath, "rb") as f:
+            return f.read().decode(errors="replace")
+
+
+def write_conf(path, kv):
+    with open(path, "w") as f:
+        for k, v in kv.items():
+            f.write(f"{k} = {v}\n")
+    return path
+
+
+class Setup:
+    """One edge log, one receiver data dir, configs for both roles."""
+
+    def __init__(self, name, tls=None, budget=0, extra_recv=None,
+                 extra_send=None, edges="e1"):
+        self.dir = os.path.join(TMP, name)
+        os.makedirs(self.dir)
+        self.edge = os.path.join(self.dir, "edge")
+        self.data = os.path.join(self.dir, "canon")
+        self.rport = free_port()
+        self.rmport = free_port()
+        self.smport = free_port()
+        base = {"heartbeat_ms": 200, "timeout_ms": 2000,
+                "handshake_timeout_ms": 2000}
+        if tls:
+            base["transport"] = "tls"
+        else:
+            base["transport"] = "plain-loopback-only"
+        self.recv = {**base, "listen": f"127.0.0.1:{self.rport}",
+                     "data_dir": self.data, "edges": edges,
+                     "metrics_listen": f"127.0.0.1:{self.rmport}",
+                     "segment_bytes_max": 1 << 20,
+                     "disk_budget_bytes": budget}
+        self.send = {**base, "receiver": f"localhost:{self.rport}",
+                     "edge": "e1", "log_dir": self.edge,
+                     "metrics_listen": f"127.0.0.1:{self.smport}",
+                     "backoff_min_ms": 20, "backoff_max_ms": 300,
+                     "batch_bytes": 64 * 1024}
+        if tls:
+            self.recv.update(tls["receiver"])
+            self.send.update(tls["e1"])
+        self.recv.update(extra_recv or {})
+        self.send.update(extra_send or {})
+        self.n = 0
+        self.r = self.s = self.prod = None
+
+    def start_receiver(self, **over):
+        conf = write_conf(os.path.join(self.dir, f"r{self.n}.conf"),
+                          {**self.recv, **over})
+        self.n += 1
+        self.r = Proc(f"{os.path.basename(self.dir)}-recv",
+                      [ARGS.shipper, "receive", "--config", conf])
+        return self.r
+
+    def start_sender(self, **over):
+        conf = write_conf(os.path.join(self.dir, f"s{self.n}.conf"),
+                          {**self.send, **over})
+        self.n += 1
+        self.s = Proc(f"{os.path.basename(self.dir)}-send",
+                      [ARGS.shipper, "send", "--config", conf])
+        return self.s
+
+    def produce(self, *args):
+        self.prod = Proc(f"{os.path.basename(self.dir)}-produce",
+                         [ARGS.tool, "produce", self.edge,
+                          "--segment-bytes", str(1 << 20), *map(str, args)])
+        return self.prod
+
+    def produce_sync(self, count):
+        r = subprocess.run([ARGS.tool, "produce", self.edge, "--count",
+                            str(count), "--segment-bytes", str(1 << 20)],
+                           capture_output=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        return int(r.stdout)
+
+    def head(self):
+        try:
+            with open(os.path.join(self.edge, "HEAD"), "rb") as f:
+                return int.from_bytes(f.read(32)[8:16], "little")
+        except OSError:
+            return -1
+
+    def acked(self):
+        m = metrics(self.smport)
+        return int(m.get('alog_ship_acked_offset{role="send"}', -1))
+
+    def drained(self, timeout=60):
+        return wait_for(lambda: self.head() > 0 and
+                        self.acked() == self.head(), timeout, 0.1)
+
+    def compare(self, first=None):
+        argv = [ARGS.tool, "compare", self.edge,
+                os.path.join(self.data, "e1", "log")]
+        if first is not None:
+            argv += ["--first", str(first)]
+        r = subprocess.run(argv, capture_output=True, timeout=300)
+        out = (r.stdout + r.stderr).decode().strip()
+        log(out)
+        return r.returncode == 0
+
+    def stop_all(self):
+        for p in (self.s, self.r, self.prod):
+            if p:
+                p.stop()
+
+
+# ---- scenarios -----------------------------------------------------------
+
+
+def t_stream_retention_gap():
+    """Live streaming with edge retention; then the canonical log is lost:
+    the sender must stop with a loud GAP, not restart silently."""
+    st = Setup("stream")
+    st.start_receiver()
+    st.produce("--rate", 100000, "--seconds", 3, "--retain-ms", 100)
+    time.sleep(0.2)
+    st.start_sender(checkpoint_interval_ms=50)
+    check(st.prod.p.wait(timeout=60) == 0, "stream: producer finished")
+    check(st.drained(), "stream: sender drained to the edge head")
+    key = 'alog_ship_acked_offset{role="receive",edge="e1"}'
+    check(wait_for(lambda: metrics(st.rmport).get(key) == st.head(), 5),
+          "stream: receiver metrics show everything acknowledged")
+    # Retention on the edge (the producer applied the consumer checkpoint).
+    r = subprocess.run([ARGS.tool, "produce", st.edge, "--count", "1",
+                        "--retain-ms", "1", "--segment-bytes",
+                        str(1 << 20)], capture_output=True, timeout=60)
+    check(st.drained(), "stream: drained again")
+    check(st.compare(first=0), "stream: canonical == edge from offset 0")
+    out = subprocess.run([ARGS.shipper, "status", f"127.0.0.1:{st.smport}"],
+                         capture_output=True, timeout=10).stdout.decode()
+    check("alog_ship_lag_records" in out, "stream: status command works")
+    # The canonical host loses everything: GAP, exit 4.
+    st.r.kill9()
+    shutil.rmtree(st.data)
+    st.start_receiver()
+    rc = st.s.p.wait(timeout=30) if wait_for(
+        lambda: st.s.p.poll() is not None, 30) else None
+    check(rc == 4, f"gap: sender stopped with exit status 4 (got {rc})")
+    check("GAP" in st.s.text(), "gap: sender logged GAP")
+    check("GAP" in st.r.text(), "gap: receiver logged the GAP reason")
+    st.stop_all()
+
+
+def t_kill9(rounds):
+    st = Setup("kill9")
+    st.start_receiver()
+    st.produce("--rate", 40000, "--seconds", 0)
+    st.start_sender()
+    rnd = random.Random(int(os.environ.get("SHIP_TEST_SEED", "0")) or None)
+    kills = {"send": 0, "receive": 0}
+    for i in range(rounds):
+        time.sleep(rnd.uniform(0.05, 0.6))
+        who = rnd.choice(["send", "receive", "both"])
+        if who in ("send", "both"):
+            st.s.kill9()
+            kills["send"] += 1
+        if who in ("receive", "both"):
+            st.r.kill9()
+            kills["receive"] += 1
+        time.sleep(rnd.uniform(0, 0.2))
+        if who in ("receive", "both"):
+            st.start_receiver()
+        if who in ("send", "both"):
+            st.start_sender()
+    log(f"kill9: {rounds} rounds, kills {kills}")
+    st.prod.stop()
+    check(st.drained(90), "kill9: drained after the last kill")
+    check(st.compare(first=0),
+          f"kill9: canonical == edge after {rounds} kill -9 rounds")
+    st.stop_all()
+
+
+class Relay:
+    """TCP relay: modes pass, drop (reset everything, refuse new), blackhole
+    (accept, forward nothing), and corrupt-once (flip one byte going to the
+    receiver)."""
+
+    def __init__(self, target_port):
+        self.target = target_port
+        self.mode = "pass"
+        self.corrupt = False
+        self.corrupted = 0
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(16)
+        self.port = self.lsock.getsockname()[1]
+        self.conns = []
+        self.lock = threading.Lock()
+        self.done = False
+        threading.Thread(target=self.accept_loop, daemon=True).start()
+
+    def accept_loop(self):
+        self.lsock.settimeout(0.2)
+        while not self.done:
+            try:
+                c, _ = self.lsock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if self.mode == "drop":
+                c.close()
+                continue
+            try:
+                u = socket.create_connection(("127.0.0.1", self.target), 2)
+            except OSError:
+                c.close()
+                continue
+            with self.lock:
+                self.conns += [c, u]
+            threading.Thread(target=self.pump, args=(c, u, True),
+                             daemon=True).start()
+            threading.Thread(target=self.pump, args=(u, c, False),
+                             daemon=True).start()
+
+    def pump(self, src, dst, upstream):
+        try:
+            while not self.done:
+                data = src.recv(65536)
+                if not data:
+                    break
+                while self.mode == "blackhole" and not self.done:
+                    time.sleep(0.05)
+                if self.mode == "drop":
+                    break
+                if upstream and self.corrupt and len(data) > 100:
+                    b = bytearray(data)
+                    b[len(b) // 2] ^= 0x5A
+                    data = bytes(b)
+                    self.corrupt = False
+                    self.corrupted += 1
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self):
+        """Reset every live connection."""
+        with self.lock:
+            for s in self.conns:
+                try:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                 b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                    s.close()
+                except OSError:
+                    pass
+            self.conns = []
+
+    def close(self):
+        self.done = True
+        self.cut()
+        self.lsock.close()
+
+
+def t_link_cut():
+    st = Setup("linkcut")
+    st.start_receiver()
+    relay = Relay(st.rport)
+    st.produce("--rate", 30000, "--seconds", 0)
+    st.start_sender(receiver=f"127.0.0.1:{relay.port}", timeout_ms=1000)
+    time.sleep(1)
+    for i in range(3):
+        relay.mode = "drop"
+        relay.cut()
+        time.sleep(1.0)
+        relay.mode = "pass"
+        time.sleep(0.7)
+        relay.mode = "blackhole"
+        time.sleep(2.5)  # beyond timeout_ms: both sides must give up
+        relay.mode = "pass"
+        relay.cut()
+        time.sleep(0.7)
+    relay.corrupt = True
+    check(wait_for(lambda: relay.corrupted > 0, 10),
+          "linkcut: a byte was corrupted in flight")
+    time.sleep(1)
+    st.prod.stop()
+    check(st.drained(60), "linkcut: drained after cuts and corruption")
+    check(st.compare(first=0), "linkcut: canonical == edge")
+    check("checksum" in st.r.text() or "bad DATA" in st.r.text()
+          or "bad frame" in st.r.text(),
+          "linkcut: receiver refused the corrupt frame with a reason")
+    check("no frame" in st.s.text() or "silent" in st.s.text()
+          or "no frame" in st.r.text(),
+          "linkcut: a blackholed link was detected by timeout")
+    relay.close()
+    st.stop_all()
+
+
+def t_disk_budget():
+    st = Setup("budget", budget=3 << 20)
+    n = st.produce_sync(60000)  # about 10 MB with headers
+    st.start_receiver()
+    st.start_sender()
+    check(wait_for(lambda: "STORAGE_FULL" in st.r.text(), 30),
+          "budget: receiver reported STORAGE_FULL")
+    time.sleep(0.5)
+    acked = st.acked()
+    check(0 < acked < n, f"budget: partial ack {acked} of {n}")
+    check("STORAGE_FULL" in st.s.text(), "budget: sender logged the reason")
+    # Space comes back (a larger budget): it drains, nothing lost.
+    st.r.stop()
+    st.start_receiver(disk_budget_bytes=0)
+    check(st.drained(60), "budget: drained once space was back")
+    check(st.compare(first=0), "budget: canonical == edge")
+    st.stop_all()
+
+
+def make_certs(d):
+    def ossl(*a):
+        subprocess.run(["openssl", *a], check=True, capture_output=True,
+                       timeout=60)
+
+    def ca(name):
+        ossl("req", "-x509", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+             "-subj", f"/CN={name}", "-keyout", f"{d}/{name}.key",
+             "-out", f"{d}/{name}.crt")
+
+    def leaf(name, cn, ca_name, san=None):
+        ossl("req", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:prime256v1", "-nodes", "-subj", f"/CN={cn}",
+             "-keyout", f"{d}/{name}.key", "-out", f"{d}/{name}.csr")
+        ext = f"{d}/{name}.ext"
+        with open(ext, "w") as f:
+            f.write("basicConstraints=CA:FALSE\n")
+            if san:
+                f.write(f"subjectAltName={san}\n")
+        ossl("x509", "-req", "-in", f"{d}/{name}.csr", "-CA",
+             f"{d}/{ca_name}.crt", "-CAkey", f"{d}/{ca_name}.key",
+             "-CAcreateserial", "-days", "2", "-extfile", ext,
+             "-out", f"{d}/{name}.crt")
+
+    ca("ca")
+    ca("rogue-ca")
+    leaf("receiver", "receiver.test", "ca", "DNS:receiver.test")
+    leaf("e1", "e1", "ca")
+    leaf("e1-rogue", "e1", "rogue-ca")
+    leaf("e2", "e2", "ca")
+
+    def files(name):
+        return {"tls_cert": f"{d}/{name}.crt", "tls_key": f"{d}/{name}.key",
+                "tls_ca": f"{d}/ca.crt"}
+    return {"receiver": files("receiver"), "e1": files("e1"),
+            "e1-rogue": {**files("e1-rogue")}, "e2": files("e2")}
+
+
+def t_tls():
+    d = os.path.join(TMP, "certs")
+    os.makedirs(d)
+    certs = make_certs(d)
+    st = Setup("tls", tls=certs, edges="e1,e3",
+               extra_send={"tls_server_name": "receiver.test"})
+    n = st.produce_sync(50000)
+    st.start_receiver()
+    st.start_sender()
+    check(st.drained(60), f"tls: drained {n} records over TLS")
+    check("TLS, cert CN ok" in st.r.text(), "tls: mutual auth logged")
+    check(st.compare(first=0), "tls: canonical == edge")
+    st.s.stop()
+    st.produce_sync(1000)
+    # Wrong certificate: signed by another CA.
+    bad = st.start_sender(**certs["e1-rogue"])
+    time.sleep(1.5)
+    check(st.acked() in (-1, 0) or "TLS handshake failed" in bad.text(),
+          "tls: rogue certificate not accepted")
+    check(wait_for(lambda: "refused" in st.r.text() and
+                   "certificate" in st.r.text(), 5),
+          "tls: receiver logged the refused certificate")
+    bad.stop()
+    # A valid certificate for another name.
+    bad = st.start_sender(**certs["e2"])
+    check(wait_for(lambda: "presented a certificate for 'e2'"
+                   in st.r.text(), 5),
+          "tls: edge name not matching the certificate refused (AUTH)")
+    check("AUTH" in bad.text(), "tls: sender logged AUTH")
+    bad.stop()
+    # An allowed-looking name with its own valid certificate, not in edges.
+    bad = st.start_sender(edge="e2", **certs["e2"])
+    check(wait_for(lambda: "unknown edge 'e2'" in st.r.text(), 5),
+          "tls: unknown edge refused with a logged reason")
+    bad.stop()
+    # Server name check: the sender refuses a receiver with another name.
+    bad = st.start_sender(tls_server_name="other.test")
+    check(wait_for(lambda: "TLS handshake failed" in bad.text(), 5),
+          "tls: sender refused a receiver certificate for another name")
+    bad.stop()
+    st.start_sender()
+    check(st.drained(30), "tls: drained the rest with the right cert")
+    check(st.compare(first=0), "tls: canonical == edge after refusals")
+    st.stop_all()
+
+
+def t_config_refusals():
+    st = Setup("config")
+    r = subprocess.run([ARGS.shipper, "receive", "--config",
+                        write_conf(os.path.join(st.dir, "bad.conf"),
+                                   {**st.recv, "listen": "0.0.0.0:0"})],
+                       capture_output=True, timeout=10)
+    check(r.returncode == 1 and b"loopback" in r.stderr,
+          "config: plain mode refuses a non-loopback listen address")
+    r = subprocess.run([ARGS.shipper, "send", "--config",
+                        write_conf(os.path.join(st.dir, "bad2.conf"),
+                                   {**st.send, "transport": "plain"})],
+                       capture_output=True, timeout=10)
+    check(r.returncode == 1 and b"plain-loopback-only" in r.stderr,
+          "config: an unnamed plain transport is refused")
+
+
+def main():
+    global ARGS, TMP
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shipper", required=True)
+    ap.add_argument("--tool", required=True)
+    ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--only")
+    ARGS = ap.parse_args()
+    TMP = tempfile.mkdtemp(prefix="alog-ship-test-")
+    tests = {"config": t_config_refusals, "stream": t_stream_retention_gap,
+             "kill9": lambda: t_kill9(ARGS.rounds), "linkcut": t_link_cut,
+             "budget": t_disk_budget, "tls": t_tls}
+    t0 = time.monotonic()
+    for name, fn in tests.items():
+        if ARGS.only and name not in ARGS.only.split(","):
+            continue
+        log(f"=== {name}")
+        try:
+            fn()
+        except Exception as e:  # a crash of the harness is a failure
+            import traceback
+            traceback.print_exc()
+            FAILS.append(f"{name}: {e!r}")
+    log(f"{len(FAILS)} failures in {time.monotonic() - t0:.0f}s")
+    if FAILS:
+        for f in FAILS:
+            log(f"  FAILED: {f}")
+        log(f"logs kept in {TMP}")
+        sys.exit(1)
+    shutil.rmtree(TMP, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
