@@ -412,6 +412,34 @@ class EdgeTest(unittest.TestCase):
         finally:
             edge2.close()
 
+    def test_rate_limits_429(self):
+        # per client: 5 events/s with a burst of 5; per site: 50/s
+        edge2 = Edge(rate_limit={"client_per_s": 5, "site_per_s": 50,
+                                 "burst_s": 1})
+        try:
+            codes = []
+            for _ in range(20):
+                st, h, data = edge2.post("/track/view", VIEW,
+                                         {"X-Forwarded-For": "203.0.113.50"})
+                codes.append(st)
+                if st == 429:
+                    self.assertEqual(h["retry-after"], "1")
+            self.assertEqual(codes[:5], [200] * 5)
+            self.assertIn(429, codes)
+            # another client is not limited by the first one
+            st, _, _ = edge2.post("/track/view", VIEW,
+                                  {"X-Forwarded-For": "203.0.113.51"})
+            self.assertEqual(st, 200)
+            # a batch bigger than the site's burst is refused as a whole
+            big = {"siteId": "example", "events": [
+                {"eventType": "e", "sessionId": "s"}] * 60}
+            st, _, _ = edge2.post("/track/batch", big,
+                                  {"X-Forwarded-For": "203.0.113.52"})
+            self.assertEqual(st, 429)
+            self.assertEqual(len(edge2.events()), codes.count(200) + 1)
+        finally:
+            edge2.close()
+
     # ---- CORS, keys, origins -------------------------------------------------
 
     def test_cors(self):
