@@ -151,12 +151,13 @@ static void recv_durable(void *arg, int status, uint64_t first_offset)
 	}
 	if (status < 0 && !rc->failed)
 		rc->failed = status;
+	/* Wake the connection while still holding the mutex: once it is
+	 * released, drain_appends() may see an empty ring and free rc. */
+	if (write(rc->efd, &one, sizeof(one)) < 0) {
+		/* EAGAIN only at a counter of 2^64 - 2: cannot happen. */
+	}
 	pthread_cond_broadcast(&rc->cv);
 	pthread_mutex_unlock(&rc->mu);
-	if (write(rc->efd, &one, sizeof(one)) < 0) {
-		/* eventfd cannot overflow at our rates; poll notices anyway
-		 * through the periodic ack check. */
-	}
 }
 
 /* Wait until every append of this connection has had its callback. */
@@ -318,11 +319,12 @@ static int claim_slot(struct recv_conn *rc)
 	while (s->owner) {
 		struct timespec ts;
 
-		if (!s->owner->superseded) {
+		if (!__atomic_load_n(&s->owner->superseded, __ATOMIC_ACQUIRE)) {
 			ship_info("edge %s: new connection from %s replaces "
 				  "the one from %s",
 				  rc->edge, rc->conn.peer, s->owner->conn.peer);
-			s->owner->superseded = true;
+			__atomic_store_n(&s->owner->superseded, true,
+					 __ATOMIC_RELEASE);
 			shutdown(s->owner->conn.fd, SHUT_RDWR);
 		}
 		if (alog_mono_ns() >= deadline) {
@@ -540,7 +542,7 @@ static void recv_stream(struct recv_conn *rc, uint64_t hb_ns)
 			send_error(rc, SHIP_ERR_SHUTDOWN, "receiver stopping");
 			return;
 		}
-		if (rc->superseded) {
+		if (__atomic_load_n(&rc->superseded, __ATOMIC_ACQUIRE)) {
 			ship_info("edge %s: connection from %s replaced",
 				  rc->edge, rc->conn.peer);
 			return;
@@ -633,7 +635,7 @@ static void recv_stream(struct recv_conn *rc, uint64_t hb_ns)
 			return;
 		}
 		if (fr < 0) {
-			if (!rc->superseded)
+			if (!__atomic_load_n(&rc->superseded, __ATOMIC_ACQUIRE))
 				ship_info("edge %s: %s closed the connection",
 					  rc->edge, rc->conn.peer);
 			return;

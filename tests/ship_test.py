@@ -481,7 +481,8 @@ def t_tls():
     check(wait_for(lambda: "presented a certificate for 'e2'"
                    in st.r.text(), 5),
           "tls: edge name not matching the certificate refused (AUTH)")
-    check("AUTH" in bad.text(), "tls: sender logged AUTH")
+    check(wait_for(lambda: "AUTH" in bad.text(), 5),
+          "tls: sender logged AUTH")
     bad.stop()
     # An allowed-looking name with its own valid certificate, not in edges.
     bad = st.start_sender(edge="e2", **certs["e2"])
