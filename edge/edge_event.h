@@ -90,4 +90,12 @@ int edge_event_parse(enum edge_endpoint ep, const char *body, size_t len,
 /* Free what a successful parse holds; accepts NULL and a zeroed result. */
 void edge_parse_result_free(struct edge_parse_result *r);
 
+/*
+ * Route jansson's allocations through per-thread arenas (one 1 MiB block
+ * per parsing thread, reset between bodies; other threads and what does
+ * not fit use malloc). Call once at startup, before threads parse. The
+ * JSON tree of a parse result must be freed on the thread that parsed it.
+ */
+void edge_json_use_arena(void);
+
 #endif /* EDGE_EVENT_H */

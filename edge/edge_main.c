@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "alog_common.h"
+#include "edge_event.h"
 #include "edge_server.h"
 
 static void edge_log(const char *fmt, ...)
@@ -159,6 +160,7 @@ int main(int argc, char **argv)
 		}
 	}
 	memset(&srv, 0, sizeof(srv));
+	edge_json_use_arena();
 	srv.cfg = edge_config_load(config, err, sizeof(err));
 	if (!srv.cfg) {
 		fprintf(stderr, "alog-edge: %s\n", err);

@@ -1488,6 +1488,62 @@ static void test_utf8_prefix(void)
 	CHECK_EQ(alog_event_utf8_prefix("", 0, 512), 0);
 }
 
+/*
+ * The per-thread arena behind jansson: results stay intact while another
+ * body is parsed (the arena only restarts when none is alive), and a
+ * body bigger than the arena falls back to malloc.
+ */
+static void test_json_arena(void)
+{
+	static const char a[] =
+		"{\"n\":\"pageview\",\"u\":\"https://a.test/x\","
+		"\"d\":\"a.test\",\"p\":{\"k\":\"v1\"}}";
+	static const char b[] = "{\"n\":\"Signup\",\"u\":\"https://b.test/y\","
+				"\"d\":\"b.test\",\"p\":{\"k\":\"v2\"}}";
+	struct edge_parse_result ra, rb;
+	struct edge_parse_error err;
+	char *big;
+	size_t n = 0;
+
+	edge_json_use_arena();
+	for (int round = 0; round < 1000; round++) {
+		REQUIRE(edge_event_parse(EDGE_EP_PLAUSIBLE, a, strlen(a), NULL,
+					 &ra, &err) == 0);
+		REQUIRE(edge_event_parse(EDGE_EP_PLAUSIBLE, b, strlen(b), NULL,
+					 &rb, &err) == 0);
+		CHECK(ra.events[0].props.len == 10 &&
+		      memcmp(ra.events[0].props.p, "{\"k\":\"v1\"}", 10) == 0);
+		CHECK(rb.events[0].props.len == 10 &&
+		      memcmp(rb.events[0].props.p, "{\"k\":\"v2\"}", 10) == 0);
+		CHECK(ra.site_hint.len == 6 &&
+		      !memcmp(ra.site_hint.p, "a.test", 6));
+		edge_parse_result_free(&ra);
+		edge_parse_result_free(&rb);
+	}
+	/* ~2 MiB of events: more than one arena block. */
+	big = malloc(3u << 20);
+	REQUIRE(big);
+	n += (size_t)sprintf(big, "{\"siteId\":\"s\",\"events\":[");
+	for (int i = 0; i < 20000; i++)
+		n += (size_t)sprintf(big + n,
+				     "%s{\"eventType\":\"e%d\",\"sessionId\":"
+				     "\"session-%d\",\"metadata\":{\"i\":%d}}",
+				     i ? "," : "", i, i, i);
+	n += (size_t)sprintf(big + n, "]}");
+	{
+		struct edge_event_limits lim = { .batch_events_max = 20000 };
+
+		REQUIRE(edge_event_parse(EDGE_EP_BATCH, big, n, &lim, &ra,
+					 &err) == 0);
+		CHECK_EQ(ra.n, 20000);
+		CHECK(ra.events[19999].session_id.len == 13 &&
+		      !memcmp(ra.events[19999].session_id.p, "session-19999",
+			      13));
+		edge_parse_result_free(&ra);
+	}
+	free(big);
+}
+
 int main(void)
 {
 	test_mappings();
@@ -1501,5 +1557,6 @@ int main(void)
 	test_codec_encode_refusals();
 	test_codec_decode_refusals();
 	test_utf8_prefix();
+	test_json_arena(); /* last: installs the arena for the process */
 	return t_summary("test_edge_event");
 }
