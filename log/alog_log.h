@@ -93,6 +93,9 @@ struct alog_append_opts {
 	uint64_t expect_offset; /* ALOG_OFFSET_ANY, or the offset the first
 				 * record must get (-ESPIPE otherwise) */
 	uint64_t time_ms;       /* record time; 0 = now */
+	const uint64_t *times_ms; /* NULL, or one time per record (taken as
+				   * they are, 0 included): a mirror keeps
+				   * each record's original time */
 };
 
 /*

@@ -133,6 +133,9 @@ struct alog_log {
 	uint64_t durable_offset;
 	uint64_t last_fsync_ns;
 	uint64_t age_roll_retry_ns; /* after a failed roll by age */
+	/* Base of the segment being sealed (no longer active, not yet in
+	 * sealed[]), or UINT64_MAX: retention must not skip past it. */
+	uint64_t sealing_base;
 	struct log_sealed *sealed;
 	size_t nsealed, capsealed;
 	uint64_t disk_bytes;
@@ -1033,6 +1036,7 @@ static void *commit_main(void *arg)
 		batch_reset(log->fill);
 		if (fresh) {
 			old = log->active;
+			log->sealing_base = old->base;
 			log->active = fresh;
 			log->fill_seg_pos = LOG_SEG_HEADER_BYTES;
 			log->fill_seg_cap = fresh->cap_bytes;
@@ -1076,6 +1080,7 @@ static void *commit_main(void *arg)
 				pthread_mutex_lock(&log->mu);
 				log->disk_bytes -= old->cap_bytes;
 				rc = sealed_push(log, &sl);
+				log->sealing_base = UINT64_MAX;
 				pthread_mutex_unlock(&log->mu);
 			}
 			segment_free(old);
@@ -1184,6 +1189,7 @@ struct alog_log *alog_log_open(const char *dir,
 		return NULL;
 	}
 	log->dirfd = log->lockfd = log->headfd = -1;
+	log->sealing_base = UINT64_MAX;
 	pthread_mutex_init(&log->mu, NULL);
 	pthread_mutex_init(&log->retain_mu, NULL);
 	{
@@ -1469,7 +1475,8 @@ int alog_log_append(struct alog_log *log, const struct iovec *iov, unsigned n,
 		memcpy(dst + LOG_REC_HEADER_BYTES, iov[i].iov_base,
 		       iov[i].iov_len);
 		log_rec_encode(dst, (uint32_t)iov[i].iov_len, offset++,
-			       time_ms);
+			       opts && opts->times_ms ? opts->times_ms[i] :
+							time_ms);
 		dst += LOG_REC_HEADER_BYTES + iov[i].iov_len;
 	}
 	if (__atomic_sub_fetch(&b->copiers, 1, __ATOMIC_SEQ_CST) == 0 &&
@@ -1585,7 +1592,11 @@ int alog_log_retain(struct alog_log *log, uint64_t acked_offset,
 	       now_ms >= log->sealed[k].sealed_ms &&
 	       now_ms - log->sealed[k].sealed_ms >= log->o.retention_age_min_ms)
 		k++;
-	new_start = k < log->nsealed ? log->sealed[k].base : log->active->base;
+	/* The first segment kept: the next sealed one, else one still being
+	 * sealed after a roll (it is in neither list yet), else the active. */
+	new_start = k < log->nsealed                ? log->sealed[k].base :
+		    log->sealing_base != UINT64_MAX ? log->sealing_base :
+						      log->active->base;
 	m = log->meta;
 	if (k > 0) {
 		/* The commit thread may grow log->sealed meanwhile: copy. */
