@@ -89,6 +89,7 @@ struct recv_conn {
 	ZSTD_DCtx *dctx;
 	uint8_t *raw;
 	struct iovec *iov;
+	uint64_t *times; /* each record's original time, for the append */
 	char edge[SHIP_NAME_MAX + 1];
 };
 
@@ -388,12 +389,12 @@ static int read_frame_until(struct recv_conn *rc, uint64_t deadline_ns,
 	}
 }
 
-/* Append one run of records sharing a time. 0 or -errno. */
-static int append_run(struct recv_conn *rc, unsigned n, uint64_t first,
-		      uint64_t time_ms)
+/* Append a frame's new records, each with its own original time, as
+ * one unit. 0 or -errno. */
+static int append_run(struct recv_conn *rc, unsigned n, uint64_t first)
 {
 	struct alog_append_opts opts = { .expect_offset = first,
-					 .time_ms = time_ms };
+					 .times_ms = rc->times };
 	int err;
 
 	pthread_mutex_lock(&rc->mu);
@@ -425,7 +426,7 @@ static int handle_data(struct recv_conn *rc, const struct ship_frame *f)
 	const char *why = NULL;
 	size_t pos = 0;
 	unsigned n = 0;
-	uint64_t run_first = 0, run_time = 0, skipped = 0;
+	uint64_t run_first = 0, skipped = 0;
 	int err;
 
 	if (ship_data_decode(f->body, f->body_len, cfg->records_max,
@@ -466,27 +467,15 @@ static int handle_data(struct recv_conn *rc, const struct ship_frame *f)
 			skipped++; /* already held: a resend */
 			continue;
 		}
-		if (rec.time_ms == 0) {
-			send_error(rc, SHIP_ERR_PROTOCOL,
-				   "record %" PRIu64 " has time 0", rec.offset);
-			return -EPROTO;
-		}
-		if (n > 0 && rec.time_ms != run_time) {
-			err = append_run(rc, n, run_first, run_time);
-			if (err < 0)
-				goto out_append_failed;
-			n = 0;
-		}
-		if (n == 0) {
+		if (n == 0)
 			run_first = rec.offset;
-			run_time = rec.time_ms;
-		}
+		rc->times[n] = rec.time_ms;
 		rc->iov[n].iov_base = (void *)rec.data;
 		rc->iov[n].iov_len = rec.len;
 		n++;
 	}
 	if (n > 0) {
-		err = append_run(rc, n, run_first, run_time);
+		err = append_run(rc, n, run_first);
 		if (err < 0)
 			goto out_append_failed;
 	}
@@ -785,6 +774,7 @@ static void *recv_conn_main(void *arg)
 	ZSTD_freeDCtx(rc->dctx);
 	free(rc->raw);
 	free(rc->iov);
+	free(rc->times);
 	free(rc->ring);
 	pthread_mutex_destroy(&rc->mu);
 	pthread_cond_destroy(&rc->cv);
@@ -833,6 +823,7 @@ static void recv_accept(struct receiver *r, int fd)
 	rc->dctx = ZSTD_createDCtx();
 	rc->raw = malloc(SHIP_RAW_BYTES_MAX);
 	rc->iov = malloc(sizeof(*rc->iov) * cfg->records_max);
+	rc->times = malloc(sizeof(*rc->times) * cfg->records_max);
 	rc->ring = malloc(sizeof(*rc->ring) * RECV_RING_MAX);
 	pthread_mutex_init(&rc->mu, NULL);
 	pthread_cond_init(&rc->cv, NULL);
@@ -841,7 +832,8 @@ static void recv_accept(struct receiver *r, int fd)
 		if (!ssl)
 			goto out_free;
 	}
-	if (rc->efd < 0 || !rc->dctx || !rc->raw || !rc->iov || !rc->ring ||
+	if (rc->efd < 0 || !rc->dctx || !rc->raw || !rc->iov || !rc->times ||
+	    !rc->ring ||
 	    ship_conn_init(&rc->conn, fd, ssl,
 			   SHIP_FRAME_HEADER_BYTES + cfg->frame_bytes_max,
 			   256 * 1024) < 0)
@@ -870,6 +862,8 @@ out_free:
 		ZSTD_freeDCtx(rc->dctx);
 		free(rc->raw);
 		free(rc->iov);
+		free(rc->times);
+		free(rc->times);
 		free(rc->ring);
 		pthread_mutex_destroy(&rc->mu);
 		pthread_cond_destroy(&rc->cv);
