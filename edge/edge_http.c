@@ -400,7 +400,7 @@ void edge_conn_respond(struct edge_conn *c, int status, const char *ctype,
 	if (c->state == EDGE_CONN_CLOSING)
 		return;
 	if (!c->req.complete || !http_should_keep_alive(&c->parser) ||
-	    c->w->srv->stopping)
+	    edge_server_stopping(c->w->srv))
 		c->close_after = true;
 	n = snprintf(head, sizeof(head),
 		     "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\n%s%s%s%s"
@@ -538,7 +538,7 @@ static void on_accept(struct edge_worker *w, int fd)
 	struct edge_conn *c;
 	int one = 1;
 
-	if (srv->stopping ||
+	if (edge_server_stopping(srv) ||
 	    edge_metrics_conns() >= (int64_t)srv->limits.connections) {
 		close(fd);
 		return;
@@ -633,7 +633,7 @@ static void on_tick(struct edge_worker *w)
 			continue;
 		}
 		if (c->req.start_ns == 0 &&
-		    (w->srv->stopping ||
+		    (edge_server_stopping(w->srv) ||
 		     now - c->last_active_ns >
 			     (uint64_t)lim->idle_timeout_ms * 1000000u))
 			conn_close(c);
@@ -651,13 +651,13 @@ static void *worker_main(void *arg)
 	for (;;) {
 		unsigned head, seen = 0;
 
-		if (w->srv->stopping && w->accepting) {
+		if (edge_server_stopping(w->srv) && w->accepting) {
 			/* Stop accepting: the pending accept is cancelled
 			 * with the socket. */
 			w->accepting = false;
 			shutdown(w->listen_fd, SHUT_RDWR);
 		}
-		if (w->srv->stopping && w->conns == NULL)
+		if (edge_server_stopping(w->srv) && w->conns == NULL)
 			break;
 		io_uring_submit_and_wait(&w->ring, 1);
 		io_uring_for_each_cqe(&w->ring, head, cqe)
@@ -770,8 +770,7 @@ int edge_server_start(struct edge_server *srv)
 
 void edge_server_stop(struct edge_server *srv)
 {
-	srv->stopping = 1;
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	__atomic_store_n(&srv->stopping, 1, __ATOMIC_SEQ_CST);
 	for (unsigned i = 0; i < srv->nworkers; i++) {
 		uint64_t one = 1;
 
@@ -797,14 +796,21 @@ void edge_conn_durable_cb(void *arg, int status, uint64_t first_offset)
 
 	(void)first_offset;
 	c->done_status = status;
+	/*
+	 * Wake the worker while holding done_mu: once it is released the
+	 * worker may answer c, see no more connections, exit and be freed
+	 * by edge_server_stop(), so w must not be touched after the unlock
+	 * (ThreadSanitizer found the use after free). An eventfd write does
+	 * not block here: the counter is far from its limit.
+	 */
 	pthread_mutex_lock(&w->done_mu);
 	wake = w->done_head == NULL;
 	c->done_next = w->done_head;
 	w->done_head = c;
-	pthread_mutex_unlock(&w->done_mu);
 	if (wake) {
 		uint64_t one = 1;
 
 		(void)!write(w->event_fd, &one, sizeof(one));
 	}
+	pthread_mutex_unlock(&w->done_mu);
 }

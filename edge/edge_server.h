@@ -130,10 +130,15 @@ struct edge_server {
 	struct edge_ratelimit *rl_site, *rl_client;
 	struct edge_worker *workers;
 	unsigned nworkers;
-	volatile int stopping;
+	int stopping; /* atomic: read with edge_server_stopping() */
 	/* Extra JSON members for /health (shipper lag), or NULL. */
 	const char *(*shipper_json)(struct edge_server *srv);
 };
+
+static inline bool edge_server_stopping(struct edge_server *srv)
+{
+	return __atomic_load_n(&srv->stopping, __ATOMIC_ACQUIRE);
+}
 
 /* Start nworkers threads listening on cfg's address. 0 or -errno. */
 int edge_server_start(struct edge_server *srv);
