@@ -114,14 +114,12 @@ int log_read_meta(int dirfd, struct log_meta *m)
 	return rc;
 }
 
-int log_read_head(int dirfd, uint64_t *next_offset)
+/* Read HEAD through an open descriptor. */
+static int log_read_head_fd(int fd, uint64_t *next_offset)
 {
 	uint8_t buf[LOG_HEAD_BYTES];
-	int fd, rc = -EBADMSG;
+	int rc = -EBADMSG;
 
-	fd = openat(dirfd, "HEAD", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
 	/* The writer rewrites HEAD in place; a read that races it fails the
 	 * checksum and is simply repeated. */
 	for (int tries = 0; tries < 100 && rc == -EBADMSG; tries++) {
@@ -133,6 +131,17 @@ int log_read_head(int dirfd, uint64_t *next_offset)
 		}
 		rc = log_head_decode(buf, (size_t)n, next_offset);
 	}
+	return rc;
+}
+
+int log_read_head(int dirfd, uint64_t *next_offset)
+{
+	int fd, rc;
+
+	fd = openat(dirfd, "HEAD", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	rc = log_read_head_fd(fd, next_offset);
 	close(fd);
 	return rc;
 }
@@ -376,6 +385,10 @@ struct alog_cursor {
 	bool damaged;
 	struct alog_damage damage;
 	uint64_t damage_end; /* offset the damage stretches to, if known */
+	/* HEAD, read only when the cursor has caught up with what it last
+	 * said (it only grows): not three system calls per record. */
+	int head_fd;
+	uint64_t head;
 };
 
 static int cursor_open_dir(const char *dir, int *dirfd, struct log_meta *m)
@@ -410,6 +423,7 @@ struct alog_cursor *alog_cursor_open(const char *dir, uint64_t offset, int *err)
 	c->seg_fd = -1;
 	c->ino_fd = -1;
 	c->dirfd = -1;
+	c->head_fd = -1;
 	rc = cursor_open_dir(dir, &c->dirfd, &m);
 	if (rc < 0)
 		goto out_free;
@@ -451,6 +465,8 @@ void alog_cursor_close(struct alog_cursor *c)
 	cursor_drop_segment(c);
 	if (c->ino_fd >= 0)
 		close(c->ino_fd);
+	if (c->head_fd >= 0)
+		close(c->head_fd);
 	if (c->dirfd >= 0)
 		close(c->dirfd);
 	free(c);
@@ -615,7 +631,22 @@ int alog_cursor_next(struct alog_cursor *c, struct alog_record *rec)
 	int rc;
 
 	c->damaged = false;
-	rc = log_read_head(c->dirfd, &head);
+	if (c->head_fd >= 0 && c->offset < c->head) {
+		head = c->head; /* known to be visible already */
+		rc = 0;
+	} else {
+		if (c->head_fd < 0) {
+			c->head_fd = openat(c->dirfd, "HEAD",
+					    O_RDONLY | O_CLOEXEC);
+			rc = c->head_fd < 0 ? -errno : 0;
+		} else {
+			rc = 0;
+		}
+		if (rc == 0)
+			rc = log_read_head_fd(c->head_fd, &head);
+		if (rc == 0)
+			c->head = head;
+	}
 	if (rc == -ENOENT) {
 		have_head = false;
 		head = UINT64_MAX;
