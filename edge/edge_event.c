@@ -949,6 +949,40 @@ static int parse_plausible(struct ctx *c, json_t *obj, struct alog_event *e)
 		return fail(c, key, "must be a boolean");
 	if (json_is_false(v))
 		e->flags |= ALOG_EVENT_F_NONINTERACTIVE;
+	/*
+	 * Plausible's tracker reports engagement (on SPA navigation and when
+	 * a page is hidden) as an event named "engagement" with the scroll
+	 * depth in percent ("sd") and the engaged time in ms ("e"): keep it
+	 * as an engagement, not a custom event, with those two as props.
+	 */
+	if (e->name.len == 10 && memcmp(e->name.p, "engagement", 10) == 0) {
+		json_t *sd = json_object_get(obj, "sd");
+		json_t *et = json_object_get(obj, "e");
+
+		e->kind = ALOG_KIND_ENGAGEMENT;
+		if (e->props.len == 0 &&
+		    (json_is_integer(sd) || json_is_integer(et))) {
+			json_t *o = json_object();
+
+			if (!o)
+				return -ENOMEM;
+			if (json_is_integer(sd))
+				json_object_set_new(
+					o, "scroll_depth",
+					json_integer(json_integer_value(sd)));
+			if (json_is_integer(et))
+				json_object_set_new(
+					o, "engaged_ms",
+					json_integer(json_integer_value(et)));
+			rc = keep_dump(c, "e",
+				       json_dumps(o, JSON_COMPACT |
+							     JSON_SORT_KEYS),
+				       &e->props);
+			json_decref(o);
+			if (rc)
+				return rc;
+		}
+	}
 	host_from_url(e->url, &e->hostname);
 	utm_from_url(c, e);
 	return 0;

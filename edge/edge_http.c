@@ -721,8 +721,10 @@ static int listen_socket(const struct edge_config *cfg, int *out)
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	/* No SO_REUSEPORT: a second edge on the same address must fail to
+	 * start, not silently split the traffic between two logs. The
+	 * workers share this one socket instead. */
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&ss, sl) != 0 ||
 	    listen(fd, 1024) != 0) {
 		int rc = -errno;
@@ -741,6 +743,9 @@ int edge_server_start(struct edge_server *srv)
 	srv->workers = calloc(srv->nworkers, sizeof(*srv->workers));
 	if (!srv->workers)
 		return -ENOMEM;
+	rc = listen_socket(srv->cfg, &srv->listen_fd);
+	if (rc < 0)
+		return rc;
 	for (unsigned i = 0; i < srv->nworkers; i++) {
 		struct edge_worker *w = &srv->workers[i];
 
@@ -748,9 +753,7 @@ int edge_server_start(struct edge_server *srv)
 		w->srv = srv;
 		w->listen_fd = w->event_fd = -1;
 		pthread_mutex_init(&w->done_mu, NULL);
-		rc = listen_socket(srv->cfg, &w->listen_fd);
-		if (rc < 0)
-			return rc;
+		w->listen_fd = srv->listen_fd; /* shared; each worker accepts */
 		w->event_fd = eventfd(0, EFD_CLOEXEC);
 		if (w->event_fd < 0)
 			return -errno;
@@ -779,9 +782,9 @@ void edge_server_stop(struct edge_server *srv)
 	for (unsigned i = 0; i < srv->nworkers; i++) {
 		pthread_join(srv->workers[i].thread, NULL);
 		io_uring_queue_exit(&srv->workers[i].ring);
-		close(srv->workers[i].listen_fd);
 		close(srv->workers[i].event_fd);
 	}
+	close(srv->listen_fd);
 	free(srv->workers);
 	srv->workers = NULL;
 }

@@ -230,6 +230,7 @@ int main(int argc, char **argv)
 	if (rc < 0) {
 		edge_log("cannot listen on %s:%u: %s", srv.cfg->listen_host,
 			 srv.cfg->listen_port, strerror(-rc));
+		alog_log_close(srv.log);
 		return 1;
 	}
 	edge_log("listening on %s:%u, %u workers, log %s (%s), %zu sites",

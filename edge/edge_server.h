@@ -2,8 +2,8 @@
  * edge_server.h - the edge's HTTP/1.1 server: workers, connections,
  * requests. Private to edge/.
  *
- * Each worker thread owns an io_uring, a SO_REUSEPORT listening socket and
- * the connections it accepted. A connection handles one request at a time
+ * Each worker thread owns an io_uring and the connections it accepted;
+ * all workers accept on one listening socket. A connection handles one request at a time
  * (pipelined requests wait, already received, in its input buffer). A
  * request that stores events appends them to the log and parks until the
  * log's commit thread calls back; the callback queues the connection on its
@@ -130,7 +130,8 @@ struct edge_server {
 	struct edge_ratelimit *rl_site, *rl_client;
 	struct edge_worker *workers;
 	unsigned nworkers;
-	int stopping; /* atomic: read with edge_server_stopping() */
+	int listen_fd; /* one socket, accepted on by every worker */
+	int stopping;  /* atomic: read with edge_server_stopping() */
 	/* Extra JSON members for /health (shipper lag), or NULL. */
 	const char *(*shipper_json)(struct edge_server *srv);
 };

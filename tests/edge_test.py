@@ -255,6 +255,17 @@ class EdgeTest(unittest.TestCase):
         self.assertEqual(e["props"], {"plan": "pro"})
         self.assertEqual((e["value_micros"], e["currency"]), (9500000, "USD"))
 
+    def test_plausible_engagement(self):
+        # what the official tracker sends on SPA navigation / page hide
+        st, _, data = self.edge.post(
+            "/api/event", '{"n":"engagement","sd":80,"d":"example.com",'
+            '"u":"https://example.com/a","e":1234,"v":36}',
+            {"Content-Type": "text/plain"})
+        self.assertEqual(st, 202, data)
+        e = self.edge.events()[0]
+        self.assertEqual((e["kind"], e["name"]), ("engagement", "engagement"))
+        self.assertEqual(e["props"], {"engaged_ms": 1234, "scroll_depth": 80})
+
     def test_plausible_multiple_domains(self):
         st, _, data = self.edge.post(
             "/api/event", {"name": "pageview", "url": "https://example.com/",
@@ -684,6 +695,24 @@ class EdgeTest(unittest.TestCase):
         ev = self.edge.events()
         self.assertEqual(len(ev), 2)
         self.assertEqual(ev[0]["visitor"], ev[1]["visitor"])
+
+    def test_second_edge_on_the_same_address_refused(self):
+        d = tempfile.mkdtemp()
+        try:
+            cfg = dict(self.edge.cfg)
+            cfg["log"] = {"dir": os.path.join(d, "log")}
+            cfg["salt_file"] = os.path.join(d, "salt")
+            p = os.path.join(d, "c.json")
+            with open(p, "w") as f:
+                json.dump(cfg, f)
+            r = subprocess.run([EDGE, "--config", p], capture_output=True,
+                               text=True, timeout=20)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("cannot listen", r.stderr)
+            # the first one still answers
+            self.assertEqual(self.edge.request("GET", "/health")[0], 200)
+        finally:
+            shutil.rmtree(d)
 
     def test_bad_config_is_refused(self):
         d = tempfile.mkdtemp()
