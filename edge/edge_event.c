@@ -918,8 +918,8 @@ static int plausible_revenue(struct ctx *c, json_t *v, const char *key,
 
 static int parse_plausible(struct ctx *c, json_t *obj, struct alog_event *e)
 {
-	json_t *v;
-	const char *key;
+	json_t *v = NULL;
+	const char *key = "";
 	int rc;
 
 	event_init(e, ALOG_KIND_EVENT, ALOG_SOURCE_PLAUSIBLE);
