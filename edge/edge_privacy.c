@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <xxhash.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -917,14 +918,45 @@ static bool lower_contains(const char *low, size_t len, const char *pat)
 	return false;
 }
 
+/*
+ * Real traffic repeats a few hundred user agents: remember each verdict in
+ * a small per-thread table keyed by the agent's XXH3 hash and length
+ * (a 64-bit collision between two agents is not a practical concern).
+ */
+#define UA_CACHE_SLOTS 1024
+
+struct ua_cache_slot {
+	uint64_t hash;
+	uint32_t len; /* 0: empty */
+	bool bot;
+};
+
+static bool ua_is_bot_uncached(const char *ua, size_t ua_len);
+
 bool edge_ua_is_bot(const char *ua, size_t ua_len)
 {
-	char low[1024];
+	static __thread struct ua_cache_slot cache[UA_CACHE_SLOTS];
+	struct ua_cache_slot *slot;
+	uint64_t h;
 
 	if (ua)
 		trim(&ua, &ua_len);
 	if (!ua || ua_len == 0)
 		return true;
+	h = XXH3_64bits(ua, ua_len);
+	slot = &cache[h % UA_CACHE_SLOTS];
+	if (slot->len == ua_len && slot->hash == h)
+		return slot->bot;
+	slot->hash = h;
+	slot->len = (uint32_t)ua_len;
+	slot->bot = ua_is_bot_uncached(ua, ua_len);
+	return slot->bot;
+}
+
+static bool ua_is_bot_uncached(const char *ua, size_t ua_len)
+{
+	char low[1024];
+
 	if (ua_len > sizeof(low)) {
 		for (size_t i = 0; i < ALOG_ARRAY_LEN(bot_rules); i++)
 			if (contains_rule(ua, ua_len, bot_rules[i]))
