@@ -738,6 +738,7 @@ static int listen_socket(const struct edge_config *cfg, int *out)
 
 int edge_server_start(struct edge_server *srv)
 {
+	unsigned ready = 0, started = 0;
 	int rc;
 
 	srv->workers = calloc(srv->nworkers, sizeof(*srv->workers));
@@ -745,30 +746,53 @@ int edge_server_start(struct edge_server *srv)
 		return -ENOMEM;
 	rc = listen_socket(srv->cfg, &srv->listen_fd);
 	if (rc < 0)
-		return rc;
-	for (unsigned i = 0; i < srv->nworkers; i++) {
-		struct edge_worker *w = &srv->workers[i];
+		goto out_free;
+	for (; ready < srv->nworkers; ready++) {
+		struct edge_worker *w = &srv->workers[ready];
 
-		w->id = (int)i;
+		w->id = (int)ready;
 		w->srv = srv;
-		w->listen_fd = w->event_fd = -1;
 		pthread_mutex_init(&w->done_mu, NULL);
 		w->listen_fd = srv->listen_fd; /* shared; each worker accepts */
 		w->event_fd = eventfd(0, EFD_CLOEXEC);
-		if (w->event_fd < 0)
-			return -errno;
+		if (w->event_fd < 0) {
+			rc = -errno;
+			goto out_undo;
+		}
 		rc = io_uring_queue_init(EDGE_RING_ENTRIES, &w->ring, 0);
-		if (rc < 0)
-			return rc;
+		if (rc < 0) {
+			close(w->event_fd);
+			goto out_undo;
+		}
 		w->accepting = true;
 	}
-	for (unsigned i = 0; i < srv->nworkers; i++) {
-		rc = -pthread_create(&srv->workers[i].thread, NULL, worker_main,
-				     &srv->workers[i]);
+	for (; started < srv->nworkers; started++) {
+		rc = -pthread_create(&srv->workers[started].thread, NULL,
+				     worker_main, &srv->workers[started]);
 		if (rc < 0)
-			return rc;
+			goto out_stop;
 	}
 	return 0;
+
+out_stop:
+	/* Undo the workers that did not start, stop those that did. */
+	for (unsigned i = started; i < ready; i++) {
+		io_uring_queue_exit(&srv->workers[i].ring);
+		close(srv->workers[i].event_fd);
+	}
+	srv->nworkers = started;
+	edge_server_stop(srv);
+	return rc;
+out_undo:
+	for (unsigned i = 0; i < ready; i++) {
+		io_uring_queue_exit(&srv->workers[i].ring);
+		close(srv->workers[i].event_fd);
+	}
+	close(srv->listen_fd);
+out_free:
+	free(srv->workers);
+	srv->workers = NULL;
+	return rc;
 }
 
 void edge_server_stop(struct edge_server *srv)

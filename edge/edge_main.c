@@ -231,6 +231,13 @@ int main(int argc, char **argv)
 		edge_log("cannot listen on %s:%u: %s", srv.cfg->listen_host,
 			 srv.cfg->listen_port, strerror(-rc));
 		alog_log_close(srv.log);
+		edge_salts_close(srv.salts);
+		edge_geo_close(srv.geo);
+		edge_ratelimit_destroy(srv.rl_site);
+		edge_ratelimit_destroy(srv.rl_client);
+		edge_config_free(srv.cfg);
+		pthread_rwlock_destroy(&srv.cfg_lock);
+		close(sfd);
 		return 1;
 	}
 	edge_log("listening on %s:%u, %u workers, log %s (%s), %zu sites",
