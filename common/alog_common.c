@@ -40,19 +40,40 @@ int alog_dir_sync(const char *dir)
 	return rc;
 }
 
-int alog_file_replace(const char *dir, const char *name, const void *data,
-		      size_t len)
+/* fsync the directory that holds path. */
+static int path_dir_sync(const char *path)
 {
-	char tmp[PATH_MAX], dst[PATH_MAX];
+	char dir[PATH_MAX];
+	size_t len = strlen(path);
+	char *slash;
+
+	if (len >= sizeof(dir))
+		return -ENAMETOOLONG;
+	memcpy(dir, path, len + 1);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		return alog_dir_sync(".");
+	if (slash == dir)
+		return alog_dir_sync("/");
+	*slash = '\0';
+	return alog_dir_sync(dir);
+}
+
+int alog_path_replace(const char *path, const void *data, size_t len,
+		      unsigned mode)
+{
+	const int flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW;
+	char tmp[PATH_MAX];
 	const uint8_t *p = data;
 	int fd, rc;
 
-	if (snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name) >=
-		    (int)sizeof(tmp) ||
-	    snprintf(dst, sizeof(dst), "%s/%s", dir, name) >= (int)sizeof(dst))
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
 		return -ENAMETOOLONG;
-
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = open(tmp, flags, (mode_t)mode);
+	if (fd < 0 && errno == EEXIST) {
+		unlink(tmp); /* left by a crash */
+		fd = open(tmp, flags, (mode_t)mode);
+	}
 	if (fd < 0)
 		return -errno;
 	while (len > 0) {
@@ -77,17 +98,28 @@ int alog_file_replace(const char *dir, const char *name, const void *data,
 		goto out_unlink;
 	}
 	fd = -1;
-	if (rename(tmp, dst) != 0) {
+	if (rename(tmp, path) != 0) {
 		rc = -errno;
 		goto out_unlink;
 	}
-	return alog_dir_sync(dir);
+	return path_dir_sync(path);
 
 out_unlink:
 	if (fd >= 0)
 		close(fd);
 	unlink(tmp);
 	return rc;
+}
+
+int alog_file_replace(const char *dir, const char *name, const void *data,
+		      size_t len)
+{
+	char path[PATH_MAX];
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
+	return alog_path_replace(path, data, len, 0644);
 }
 
 int alog_random_bytes(void *buf, size_t len)

@@ -65,6 +65,16 @@ uint64_t alog_mono_ns(void);
 int alog_file_replace(const char *dir, const char *name, const void *data,
 		      size_t len);
 
+/*
+ * The same for a full path, creating the file with mode (0600 for
+ * secrets): path.tmp is created with O_EXCL | O_NOFOLLOW (a stale one left
+ * by a crash is removed first), written, fsynced, renamed over path, and
+ * path's directory fsynced. Returns 0 or -errno; on error path is
+ * untouched and the temp file removed.
+ */
+int alog_path_replace(const char *path, const void *data, size_t len,
+		      unsigned mode);
+
 /* fsync a directory by path. Returns 0 or -errno. */
 int alog_dir_sync(const char *dir);
 

@@ -369,99 +369,20 @@ static int make_parent_dirs(const char *path)
 	return 0;
 }
 
-static int parent_dir_sync(const char *path)
-{
-	char dir[PATH_MAX];
-	size_t len = strlen(path);
-	char *slash;
-
-	if (len >= sizeof(dir))
-		return -ENAMETOOLONG;
-	memcpy(dir, path, len + 1);
-	slash = strrchr(dir, '/');
-	if (!slash)
-		return alog_dir_sync(".");
-	if (slash == dir)
-		return alog_dir_sync("/");
-	*slash = '\0';
-	return alog_dir_sync(dir);
-}
-
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/*
- * Write the salt file atomically and privately: path.tmp created 0600 with
- * O_EXCL (a stale one from a crash is removed first), fsync, rename over
- * path, fsync the directory. alog_file_replace() is not used because it
- * creates 0644 files.
- */
+/* Write the salt file atomically and privately (0600, see
+ * alog_path_replace), wiping the encoded copy afterwards. */
 static int salt_file_write(const char *path, uint64_t day,
 			   const uint8_t salt[SALT_BYTES])
 {
 	uint8_t buf[SALT_FILE_BYTES];
-	char tmp[PATH_MAX];
-	int fd, rc;
+	int rc;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
 	rc = make_parent_dirs(path);
 	if (rc != 0)
 		return rc;
 	rc = salt_file_encode(buf, day, salt);
-	if (rc != 0)
-		goto out_wipe;
-
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-		  0600);
-	if (fd < 0 && errno == EEXIST) {
-		unlink(tmp);
-		fd = open(tmp,
-			  O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-			  0600);
-	}
-	if (fd < 0) {
-		rc = -errno;
-		goto out_wipe;
-	}
-	rc = write_all(fd, buf, sizeof(buf));
-	if (rc != 0)
-		goto out_unlink;
-	if (fsync(fd) != 0) {
-		rc = -errno;
-		goto out_unlink;
-	}
-	if (close(fd) != 0) {
-		fd = -1;
-		rc = -errno;
-		goto out_unlink;
-	}
-	fd = -1;
-	if (rename(tmp, path) != 0) {
-		rc = -errno;
-		goto out_unlink;
-	}
-	rc = parent_dir_sync(path);
-	goto out_wipe;
-
-out_unlink:
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-out_wipe:
+	if (rc == 0)
+		rc = alog_path_replace(path, buf, sizeof(buf), 0600);
 	OPENSSL_cleanse(buf, sizeof(buf));
 	return rc;
 }
