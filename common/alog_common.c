@@ -40,23 +40,31 @@ int alog_dir_sync(const char *dir)
 	return rc;
 }
 
-/* fsync the directory that holds path. */
-static int path_dir_sync(const char *path)
+int alog_path_parent(const char *path, char *dir, size_t cap)
 {
-	char dir[PATH_MAX];
 	size_t len = strlen(path);
 	char *slash;
 
-	if (len >= sizeof(dir))
+	if (len >= cap)
 		return -ENAMETOOLONG;
 	memcpy(dir, path, len + 1);
 	slash = strrchr(dir, '/');
 	if (!slash)
-		return alog_dir_sync(".");
-	if (slash == dir)
-		return alog_dir_sync("/");
-	*slash = '\0';
-	return alog_dir_sync(dir);
+		snprintf(dir, cap, ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	return 0;
+}
+
+/* fsync the directory that holds path. */
+static int path_dir_sync(const char *path)
+{
+	char dir[PATH_MAX];
+	int rc = alog_path_parent(path, dir, sizeof(dir));
+
+	return rc ? rc : alog_dir_sync(dir);
 }
 
 int alog_path_replace(const char *path, const void *data, size_t len,

@@ -75,6 +75,12 @@ int alog_file_replace(const char *dir, const char *name, const void *data,
 int alog_path_replace(const char *path, const void *data, size_t len,
 		      unsigned mode);
 
+/*
+ * The directory part of path into dir (cap bytes): "." when path has no
+ * slash, "/" for a file in the root. Returns 0 or -ENAMETOOLONG.
+ */
+int alog_path_parent(const char *path, char *dir, size_t cap);
+
 /* fsync a directory by path. Returns 0 or -errno. */
 int alog_dir_sync(const char *dir);
 

@@ -346,16 +346,12 @@ static bool salt_file_valid(const uint8_t buf[SALT_FILE_BYTES], uint64_t day)
 static int make_parent_dirs(const char *path)
 {
 	char dir[PATH_MAX];
-	size_t len = strlen(path);
-	char *slash;
+	int rc = alog_path_parent(path, dir, sizeof(dir));
 
-	if (len >= sizeof(dir))
-		return -ENAMETOOLONG;
-	memcpy(dir, path, len + 1);
-	slash = strrchr(dir, '/');
-	if (!slash || slash == dir)
-		return 0; /* current directory or "/" */
-	*slash = '\0';
+	if (rc)
+		return rc;
+	if (!strcmp(dir, ".") || !strcmp(dir, "/"))
+		return 0; /* they exist */
 	for (char *p = dir + 1; *p; p++) {
 		if (*p != '/')
 			continue;

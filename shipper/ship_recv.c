@@ -762,13 +762,9 @@ out_release:
 	release_slot(rc);
 }
 
-static void *recv_conn_main(void *arg)
+/* Free what recv_conn_start allocated for rc (any part may be missing). */
+static void recv_conn_free(struct recv_conn *rc)
 {
-	struct recv_conn *rc = arg;
-	struct receiver *r = rc->r;
-
-	recv_session(rc);
-	ship_conn_close(&rc->conn);
 	if (rc->efd >= 0)
 		close(rc->efd);
 	ZSTD_freeDCtx(rc->dctx);
@@ -779,6 +775,16 @@ static void *recv_conn_main(void *arg)
 	pthread_mutex_destroy(&rc->mu);
 	pthread_cond_destroy(&rc->cv);
 	free(rc);
+}
+
+static void *recv_conn_main(void *arg)
+{
+	struct recv_conn *rc = arg;
+	struct receiver *r = rc->r;
+
+	recv_session(rc);
+	ship_conn_close(&rc->conn);
+	recv_conn_free(rc);
 	pthread_mutex_lock(&r->mu);
 	r->nconns--;
 	pthread_cond_broadcast(&r->cv);
@@ -856,19 +862,8 @@ static void recv_accept(struct receiver *r, int fd)
 out_free:
 	ship_warn("refused %s: out of resources", peer);
 	SSL_free(ssl);
-	if (rc) {
-		if (rc->efd >= 0)
-			close(rc->efd);
-		ZSTD_freeDCtx(rc->dctx);
-		free(rc->raw);
-		free(rc->iov);
-		free(rc->times);
-		free(rc->times);
-		free(rc->ring);
-		pthread_mutex_destroy(&rc->mu);
-		pthread_cond_destroy(&rc->cv);
-		free(rc);
-	}
+	if (rc)
+		recv_conn_free(rc);
 out_close:
 	if (fd >= 0)
 		close(fd);
