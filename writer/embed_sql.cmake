@@ -1,0 +1,23 @@
+# Compile the migrations in sql/ into the writer (build step), in order.
+# Usage: cmake -DDIR=sql -DOUT=file.c -P embed_sql.cmake
+# A file is NNN_name.sql: three digits, a name of [a-z0-9_].
+file(GLOB files "${DIR}/*.sql")
+list(SORT files)
+set(body "")
+set(table "")
+set(i 0)
+foreach(f ${files})
+  get_filename_component(name "${f}" NAME_WE)
+  if(NOT name MATCHES "^[0-9][0-9][0-9]_[a-z0-9_]+$")
+    message(FATAL_ERROR "migration ${f}: the name must be NNN_name.sql")
+  endif()
+  file(READ "${f}" hex HEX)
+  string(LENGTH "${hex}" n)
+  math(EXPR bytes "${n} / 2")
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hexbody "${hex}")
+  string(APPEND body "static const char m${i}[] = {${hexbody} 0};\n")
+  string(APPEND table "\t{ \"${name}\", m${i}, ${bytes} },\n")
+  math(EXPR i "${i} + 1")
+endforeach()
+file(WRITE "${OUT}.tmp" "/* Generated from the sql/ migrations by writer/embed_sql.cmake. */\n#include \"writer.h\"\n${body}const struct wr_migration wr_migrations[] = {\n${table}};\nconst size_t wr_migrations_count = ${i};\n")
+file(RENAME "${OUT}.tmp" "${OUT}")
