@@ -4,7 +4,7 @@
  *
  *   writer_gen DIR COUNT [--seed N] [--sites N] [--visitors N]
  *              [--rate EVENTS_PER_S] [--bad-every N] [--age-days D]
- *              [--batch N] [--quiet]
+ *              [--batch N] [--first-offset N] [--quiet]
  *
  * Events are page views (most), custom events, conversions with revenue,
  * funnel steps and engagement, from a pool of visitors on a few sites,
@@ -91,6 +91,7 @@ int main(int argc, char **argv)
 	struct alog_log *log;
 	uint64_t count, seed = 1, sites = 3, visitors = 0, rate = 0;
 	uint64_t bad_every = 0, age_days = 0, batch = 256, good = 0, bad = 0;
+	uint64_t first_offset = 0;
 	uint64_t i, t0;
 	bool quiet = false;
 	int err, a;
@@ -119,6 +120,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[a], "--bad-every")) dst = &bad_every;
 		else if (!strcmp(argv[a], "--age-days")) dst = &age_days;
 		else if (!strcmp(argv[a], "--batch")) dst = &batch;
+		else if (!strcmp(argv[a], "--first-offset")) dst = &first_offset;
 		if (!dst || a + 1 >= argc) {
 			fprintf(stderr, "writer_gen: bad option %s\n", argv[a]);
 			return 2;
@@ -135,6 +137,7 @@ int main(int argc, char **argv)
 
 	alog_log_options_init(&opts);
 	opts.create = true;
+	opts.first_offset = first_offset;
 	log = alog_log_open(argv[1], &opts, &err);
 	if (!log) {
 		fprintf(stderr, "writer_gen: %s: %s\n", argv[1],
