@@ -4,10 +4,12 @@
  *
  *   writer_gen DIR COUNT [--seed N] [--sites N] [--visitors N]
  *              [--rate EVENTS_PER_S] [--bad-every N] [--age-days D]
- *              [--batch N] [--first-offset N] [--quiet]
+ *              [--batch N] [--first-offset N] [--active N] [--quiet]
  *
  * Events are page views (most), custom events, conversions with revenue,
- * funnel steps and engagement, from a pool of visitors on a few sites,
+ * funnel steps and engagement, from a pool of visitors on a few sites
+ * (uniformly; or with --active N, N visitors at a time who each send 1..15
+ * events close together and leave, as real traffic does),
  * with real user agents, referrers (search, social, other sites, none),
  * UTM tags on some URLs and countries. --bad-every N makes every Nth
  * record one the writer must dead-letter (alternately: bytes that are not
@@ -91,7 +93,8 @@ int main(int argc, char **argv)
 	struct alog_log *log;
 	uint64_t count, seed = 1, sites = 3, visitors = 0, rate = 0;
 	uint64_t bad_every = 0, age_days = 0, batch = 256, good = 0, bad = 0;
-	uint64_t first_offset = 0;
+	uint64_t first_offset = 0, active = 0, next_visitor = 0;
+	static uint64_t slot_visitor[65536], slot_left[65536];
 	uint64_t i, t0;
 	bool quiet = false;
 	int err, a;
@@ -121,6 +124,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[a], "--age-days")) dst = &age_days;
 		else if (!strcmp(argv[a], "--batch")) dst = &batch;
 		else if (!strcmp(argv[a], "--first-offset")) dst = &first_offset;
+		else if (!strcmp(argv[a], "--active")) dst = &active;
 		if (!dst || a + 1 >= argc) {
 			fprintf(stderr, "writer_gen: bad option %s\n", argv[a]);
 			return 2;
@@ -129,8 +133,9 @@ int main(int argc, char **argv)
 	}
 	if (!visitors)
 		visitors = count / 8 + 1;
-	if (!sites || batch < 1 || batch > 1024) {
-		fprintf(stderr, "writer_gen: --sites >= 1, --batch 1..1024\n");
+	if (!sites || batch < 1 || batch > 1024 || active > 65536) {
+		fprintf(stderr, "writer_gen: --sites >= 1, --batch 1..1024, "
+				"--active 0..65536\n");
 		return 2;
 	}
 	rng_state = seed;
@@ -151,11 +156,25 @@ int main(int argc, char **argv)
 		for (; n < batch && i < count; n++, i++) {
 			struct alog_event e;
 			char url[512], site[48], host[64], props[128];
-			uint64_t v = rnd() % visitors;
+			uint64_t v;
 			uint64_t id_rand = rnd();
 			size_t len;
 			unsigned kind_pick = (unsigned)(rnd() % 100);
 
+			if (active) {
+				/* Visitors come, send a few events close
+				 * together, and leave. */
+				uint64_t slot = rnd() % active;
+
+				if (!slot_left[slot]) {
+					slot_visitor[slot] = next_visitor++;
+					slot_left[slot] = 1 + rnd() % 15;
+				}
+				slot_left[slot]--;
+				v = slot_visitor[slot];
+			} else {
+				v = rnd() % visitors;
+			}
 			memset(&e, 0, sizeof(e));
 			if (bad_every && (i + 1) % bad_every == 0) {
 				if ((i / bad_every) % 2 == 0) {

@@ -41,6 +41,9 @@ void wr_buf_put(struct wr_buf *b, const void *p, size_t len);
 void wr_buf_printf(struct wr_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void wr_buf_free(struct wr_buf *b);
+/* Decimal integers, without printf. */
+void wr_buf_u64(struct wr_buf *b, uint64_t v);
+void wr_buf_i64(struct wr_buf *b, int64_t v);
 
 /* COPY text format fields: a string (escaped), NULL (\N), separators. */
 void wr_copy_str(struct wr_buf *b, const char *p, size_t len);
@@ -61,6 +64,9 @@ enum wr_err {
 	WR_ERR_DATA,  /* SQLSTATE 22xxx/23xxx: a record's data; isolate it */
 	WR_ERR_RETRY, /* serialization failure, deadlock: run the batch again */
 	WR_ERR_FATAL, /* anything else (schema, permissions): stop */
+	WR_ERR_ORDER, /* the log's offset in the database is not the batch's
+		       * start: the batch before failed, or another writer */
+	WR_NEED_PARTITIONS, /* wr_engine_prepare: new days; see there */
 };
 
 struct wr_db {
@@ -122,6 +128,7 @@ struct wr_config {
 	const char *conninfo;
 	const char *uap_path;
 	unsigned batch;
+	unsigned connections; /* transactions in flight */
 	unsigned retention_days;
 	unsigned partitions_ahead;
 	size_t ua_cache_entries;
@@ -153,12 +160,42 @@ struct wr_stats {
 	uint64_t batches, events, dead_letters, careful_batches;
 	uint64_t ua_hits, ua_misses;
 	uint64_t session_lookups; /* visitors looked up in PostgreSQL */
-	/* time per stage, ns */
-	uint64_t ns_decode, ns_sessions, ns_copy, ns_sessions_sql,
+	/* time per stage, ns (ns_sessions includes ns_lookup) */
+	uint64_t ns_decode, ns_lookup, ns_sessions, ns_copy, ns_sessions_sql,
 		ns_rollups, ns_commit;
 };
 
 struct wr_engine;
+
+/* A record the batch dead-letters (bytes in wr_prepared.dead_bytes). */
+struct wr_dead {
+	uint64_t offset, lost_to;
+	bool lost;
+	const char *reason; /* static string */
+	size_t at;
+	uint32_t len;
+};
+
+/*
+ * One batch made ready by wr_engine_prepare(): the COPY data of its
+ * events, session and rollup deltas, its dead letters and its offsets.
+ * wr_commit() writes it in one transaction, on any connection, without
+ * touching the engine: several can be in flight on several connections.
+ */
+struct wr_prepared {
+	char log_name[WR_LOG_NAME_MAX + 1];
+	uint64_t first_offset, next_offset;
+	struct wr_buf rows, sdrows, rdrows, dead_bytes;
+	struct wr_dead *dead;
+	size_t ndead, deadcap;
+	uint64_t events;
+	/* set by wr_commit */
+	enum wr_err rc;
+	char errmsg[512];
+	uint64_t ns_copy, ns_sessions_sql, ns_rollups, ns_commit;
+};
+
+void wr_prepared_free(struct wr_prepared *p);
 
 struct wr_engine *wr_engine_new(const struct wr_config *cfg, char *err,
 				size_t errlen);
@@ -175,11 +212,33 @@ void wr_engine_reset(struct wr_engine *e);
 enum wr_err wr_engine_housekeeping(struct wr_engine *e, struct wr_db *db);
 
 /*
- * Write one batch in one transaction, with the log's offset. WR_ERR_DATA
- * means PostgreSQL refused the batch for a record's data and nothing was
- * written: the caller replays it one record at a time with careful set,
- * and a record that fails alone is dead-lettered by wr_engine_dead_letter.
+ * True when preparing b would empty the session cache: the caller must
+ * first let every batch in flight commit (their sessions are in it).
  */
+bool wr_engine_cache_full(const struct wr_engine *e, const struct wr_batch *b);
+
+/*
+ * Decode and enrich b, assign sessions (looking up unknown visitors on db,
+ * outside any transaction) and fill p. Batches must be prepared in log
+ * order: each builds on the sessions of the ones before. Returns
+ * WR_NEED_PARTITIONS when b has days without a partition: let everything
+ * in flight finish, call wr_engine_add_partitions(), prepare again.
+ */
+enum wr_err wr_engine_prepare(struct wr_engine *e, struct wr_db *db,
+			      const struct wr_batch *b, struct wr_prepared *p);
+enum wr_err wr_engine_add_partitions(struct wr_engine *e, struct wr_db *db);
+
+/*
+ * Write p in one transaction with its log's offset (compare and set from
+ * p->first_offset). Sets p->rc and p->errmsg. Thread-safe for distinct db
+ * and p. WR_ERR_DATA: PostgreSQL refused a record's data, nothing written.
+ */
+enum wr_err wr_commit(struct wr_db *db, struct wr_prepared *p);
+
+/* Count a committed batch in the engine's statistics. */
+void wr_engine_account(struct wr_engine *e, const struct wr_prepared *p);
+
+/* Prepare and commit b on db, without a pipeline (the careful path). */
 enum wr_err wr_engine_write(struct wr_engine *e, struct wr_db *db,
 			    const struct wr_batch *b);
 

@@ -101,7 +101,7 @@ static const char temp_tables_sql[] =
 
 static const char session_upsert_sql[] =
 	"INSERT INTO sessions AS s (" SESSION_DELTA_COLS ") "
-	"SELECT " SESSION_DELTA_COLS " FROM session_delta "
+	"SELECT " SESSION_DELTA_COLS " FROM session_delta ORDER BY session_id "
 	"ON CONFLICT (session_id) DO UPDATE SET"
 	" started_at = least(s.started_at, excluded.started_at),"
 	" last_seen_at = greatest(s.last_seen_at, excluded.last_seen_at),"
@@ -121,7 +121,7 @@ static const char rollup_upsert_sql[] =
 	"  revenue, (SELECT hll_add_agg(v::hll_hashval) FROM unnest(visitors) v)"
 	"  AS h FROM rollup_delta),"
 	" hourly AS (INSERT INTO rollup_hourly AS r SELECT site, bucket, dim,"
-	"  value, pageviews, events, revenue, h FROM d"
+	"  value, pageviews, events, revenue, h FROM d ORDER BY 1, 2, 3, 4"
 	"  ON CONFLICT (site, bucket, dim, value) DO UPDATE SET"
 	"  pageviews = r.pageviews + excluded.pageviews,"
 	"  events = r.events + excluded.events,"
@@ -130,7 +130,7 @@ static const char rollup_upsert_sql[] =
 	"INSERT INTO rollup_daily AS r SELECT site,"
 	"  (bucket AT TIME ZONE 'UTC')::date, dim, value, sum(pageviews),"
 	"  sum(events), sum(revenue), hll_union_agg(h) FROM d"
-	"  GROUP BY 1, 2, 3, 4"
+	"  GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
 	"  ON CONFLICT (site, bucket, dim, value) DO UPDATE SET"
 	"  pageviews = r.pageviews + excluded.pageviews,"
 	"  events = r.events + excluded.events,"
@@ -294,12 +294,15 @@ struct rdelta {
 	struct sref value;
 	uint64_t pageviews, events;
 	int64_t revenue;
-	uint32_t first_visitor; /* index into rvis: a chain by next */
+	uint32_t first_visitor; /* index into rvis + 1: a chain by next */
 };
 
+/* A delta's distinct visitors: a chain through rvis, deduplicated by a
+ * hash set of (delta, visitor) (rv_slots). */
 struct rvis {
 	uint64_t visitor;
 	uint32_t delta;
+	uint32_t next; /* index + 1, 0 ends the chain */
 };
 
 /* A row's enrichment, the parts its session and rollups need. */
@@ -326,7 +329,9 @@ struct wr_engine {
 	int *ev_state; /* 0 ok, else a dead-letter reason index */
 	const char **ev_reason;
 	size_t ev_cap;
-	struct wr_buf rows, sdrows, rdrows, strs, sql;
+	struct wr_buf strs, sql;
+	struct wr_buf *out_rows;  /* the batch's events rows */
+	struct wr_prepared own;   /* wr_engine_write's */
 	struct sdelta *sd;
 	size_t nsd, sdcap;
 	struct rdelta *rd;
@@ -335,6 +340,8 @@ struct wr_engine {
 	size_t rd_mask;
 	struct rvis *rv;
 	size_t nrv, rvcap;
+	uint32_t *rv_slots; /* index + 1 */
+	size_t rv_mask;
 	int64_t new_days[64];
 	size_t nnew_days;
 
@@ -404,15 +411,14 @@ void wr_engine_free(struct wr_engine *e)
 	free(e->ev);
 	free(e->ev_state);
 	free(e->ev_reason);
-	wr_buf_free(&e->rows);
-	wr_buf_free(&e->sdrows);
-	wr_buf_free(&e->rdrows);
+	wr_prepared_free(&e->own);
 	wr_buf_free(&e->strs);
 	wr_buf_free(&e->sql);
 	free(e->sd);
 	free(e->rd);
 	free(e->rd_slots);
 	free(e->rv);
+	free(e->rv_slots);
 	free(e);
 }
 
@@ -778,10 +784,50 @@ static void copy_cs(struct wr_buf *b, const char *s)
 
 static void copy_u64(struct wr_buf *b, uint64_t v, bool present)
 {
-	if (present)
-		wr_buf_printf(b, "%" PRIu64 "\t", v);
-	else
+	if (present) {
+		wr_buf_u64(b, v);
+		wr_buf_put(b, "\t", 1);
+	} else {
 		wr_buf_put(b, "\\N\t", 3);
+	}
+}
+
+static void visitor_add(struct wr_engine *e, uint32_t delta, uint64_t visitor)
+{
+	uint64_t h = XXH3_64bits_withSeed(&visitor, sizeof(visitor), delta);
+	size_t i;
+	struct rvis *v;
+
+	if (!e->rv_slots || (e->nrv + 1) * 2 > e->rv_mask + 1) {
+		size_t cap = e->rv_slots ? (e->rv_mask + 1) * 2 : 1 << 16, k;
+		uint32_t *slots = calloc(cap, sizeof(*slots));
+
+		if (!slots)
+			abort();
+		for (k = 0; k < e->nrv; k++) {
+			uint64_t kh = XXH3_64bits_withSeed(&e->rv[k].visitor, 8,
+							   e->rv[k].delta);
+
+			for (i = kh & (cap - 1); slots[i]; i = (i + 1) & (cap - 1))
+				;
+			slots[i] = (uint32_t)k + 1;
+		}
+		free(e->rv_slots);
+		e->rv_slots = slots;
+		e->rv_mask = cap - 1;
+	}
+	for (i = h & e->rv_mask; e->rv_slots[i]; i = (i + 1) & e->rv_mask) {
+		v = &e->rv[e->rv_slots[i] - 1];
+		if (v->visitor == visitor && v->delta == delta)
+			return;
+	}
+	grow((void **)&e->rv, &e->rvcap, e->nrv + 1, sizeof(*e->rv));
+	v = &e->rv[e->nrv];
+	v->visitor = visitor;
+	v->delta = delta;
+	v->next = e->rd[delta].first_visitor;
+	e->rd[delta].first_visitor = (uint32_t)++e->nrv;
+	e->rv_slots[i] = (uint32_t)e->nrv;
 }
 
 static void rollup_add(struct wr_engine *e, uint32_t site, uint64_t hour,
@@ -833,10 +879,7 @@ found:
 	else
 		d->events++;
 	d->revenue += revenue;
-	grow((void **)&e->rv, &e->rvcap, e->nrv + 1, sizeof(*e->rv));
-	e->rv[e->nrv].visitor = visitor;
-	e->rv[e->nrv].delta = (uint32_t)(d - e->rd);
-	e->nrv++;
+	visitor_add(e, (uint32_t)(d - e->rd), visitor);
 }
 
 /* The session an event belongs to, opening one when needed. */
@@ -897,7 +940,7 @@ static void enrich_one(struct wr_engine *e, const struct wr_batch *b,
 	const struct ua_result *ua;
 	struct enriched x = { 0 };
 	struct sdelta *sd;
-	struct wr_buf *r = &e->rows;
+	struct wr_buf *r = e->out_rows;
 	char bver[UA_FIELD_MAX * 2 + 2], over[UA_FIELD_MAX * 2 + 2];
 	uint32_t site = site_intern(&e->sites, ev->site.p, ev->site.len);
 	bool url_ok, opened, pv = ev->kind == ALOG_KIND_PAGEVIEW;
@@ -961,14 +1004,22 @@ static void enrich_one(struct wr_engine *e, const struct wr_batch *b,
 	wr_copy_uuid(r, ev->id);
 	wr_buf_put(r, "\t", 1);
 	copy_opt(r, ev->site);
-	wr_buf_printf(r, "%u\t%u\t", ev->kind, ev->source);
+	{
+		char ks[4] = { (char)('0' + ev->kind % 10), '\t',
+			       (char)('0' + ev->source % 10), '\t' };
+
+		wr_buf_put(r, ks, 4);
+	}
 	copy_opt(r, ev->name);
-	wr_buf_printf(r, "%u\t%s\t", ev->flags, x.bot ? "t" : "f");
+	wr_buf_u64(r, ev->flags);
+	wr_buf_put(r, x.bot ? "\tt\t" : "\tf\t", 3);
 	if (ev->client_ms)
 		wr_copy_time(r, ev->client_ms);
 	else
 		wr_copy_null(r);
-	wr_buf_printf(r, "\t%" PRId64 "\t", (int64_t)ev->visitor);
+	wr_buf_put(r, "\t", 1);
+	wr_buf_i64(r, (int64_t)ev->visitor);
+	wr_buf_put(r, "\t", 1);
 	wr_copy_uuid(r, sd->id);
 	wr_buf_put(r, "\t", 1);
 	copy_opt(r, ev->session_id);
@@ -987,7 +1038,8 @@ static void enrich_one(struct wr_engine *e, const struct wr_batch *b,
 	for (k = 0; k < 5; k++)
 		copy_cs(r, utm[k]);
 	if (ev->country[0])
-		wr_buf_printf(r, "%c%c\t", ev->country[0], ev->country[1]);
+		wr_buf_put(r, (const char[3]){ ev->country[0], ev->country[1],
+					       '\t' }, 3);
 	else
 		wr_buf_put(r, "\\N\t", 3);
 	copy_opt(r, ev->region);
@@ -1029,7 +1081,9 @@ static void enrich_one(struct wr_engine *e, const struct wr_batch *b,
 	copy_opt(r, ev->target_id);
 	copy_opt(r, ev->target_type);
 	wr_copy_str(r, b->log_name, strlen(b->log_name));
-	wr_buf_printf(r, "\t%" PRIu64 "\n", b->recs[i].offset);
+	wr_buf_put(r, "\t", 1);
+	wr_buf_u64(r, b->recs[i].offset);
+	wr_buf_put(r, "\n", 1);
 
 	/* Rollups: people, not bots. */
 	if (!x.bot) {
@@ -1055,17 +1109,6 @@ static void enrich_one(struct wr_engine *e, const struct wr_batch *b,
 	}
 }
 
-static int rvis_cmp(const void *a, const void *b)
-{
-	const struct rvis *x = a, *y = b;
-
-	if (x->delta != y->delta)
-		return x->delta < y->delta ? -1 : 1;
-	if (x->visitor != y->visitor)
-		return x->visitor < y->visitor ? -1 : 1;
-	return 0;
-}
-
 static void copy_sref(struct wr_engine *e, struct wr_buf *b, struct sref s)
 {
 	if (s.len)
@@ -1075,10 +1118,10 @@ static void copy_sref(struct wr_engine *e, struct wr_buf *b, struct sref s)
 	wr_buf_put(b, "\t", 1);
 }
 
-static void build_deltas(struct wr_engine *e)
+static void build_deltas(struct wr_engine *e, struct wr_buf *b,
+			 struct wr_buf *rb)
 {
-	struct wr_buf *b = &e->sdrows;
-	size_t i, j;
+	size_t i;
 
 	for (i = 0; i < e->nsd; i++) {
 		const struct sdelta *d = &e->sd[i];
@@ -1123,31 +1166,30 @@ static void build_deltas(struct wr_engine *e)
 	}
 
 	/* Rollup deltas with each one's distinct visitors. */
-	qsort(e->rv, e->nrv, sizeof(*e->rv), rvis_cmp);
-	b = &e->rdrows;
-	j = 0;
+	b = rb;
 	for (i = 0; i < e->nrd; i++) {
 		const struct rdelta *d = &e->rd[i];
 		const char *site = e->sites.names[d->site];
-		uint64_t last = 0;
-		bool first = true;
+		uint32_t v;
 
 		wr_copy_str(b, site, strlen(site));
 		wr_buf_put(b, "\t", 1);
 		wr_copy_time(b, d->hour_ms);
-		wr_buf_printf(b, "\t%s\t", dim_names[d->dim]);
+		wr_buf_put(b, "\t", 1);
+		wr_buf_put(b, dim_names[d->dim], strlen(dim_names[d->dim]));
+		wr_buf_put(b, "\t", 1);
 		wr_copy_str(b, sref_ptr(e, d->value), d->value.len);
-		wr_buf_printf(b, "\t%" PRIu64 "\t%" PRIu64 "\t", d->pageviews,
-			      d->events);
+		wr_buf_put(b, "\t", 1);
+		wr_buf_u64(b, d->pageviews);
+		wr_buf_put(b, "\t", 1);
+		wr_buf_u64(b, d->events);
+		wr_buf_put(b, "\t", 1);
 		wr_copy_micros(b, d->revenue);
 		wr_buf_put(b, "\t{", 2);
-		for (; j < e->nrv && e->rv[j].delta == i; j++) {
-			if (!first && e->rv[j].visitor == last)
-				continue;
-			wr_buf_printf(b, "%s%" PRId64, first ? "" : ",",
-				      (int64_t)e->rv[j].visitor);
-			last = e->rv[j].visitor;
-			first = false;
+		for (v = d->first_visitor; v; v = e->rv[v - 1].next) {
+			wr_buf_i64(b, (int64_t)e->rv[v - 1].visitor);
+			if (e->rv[v - 1].next)
+				wr_buf_put(b, ",", 1);
 		}
 		wr_buf_put(b, "}\n", 2);
 	}
@@ -1155,40 +1197,54 @@ static void build_deltas(struct wr_engine *e)
 
 /* ---- The transaction -------------------------------------------------------- */
 
-static enum wr_err insert_dead(struct wr_db *db, const struct wr_batch *b,
-			       const struct wr_record *r, const char *reason)
+void wr_prepared_free(struct wr_prepared *p)
+{
+	wr_buf_free(&p->rows);
+	wr_buf_free(&p->sdrows);
+	wr_buf_free(&p->rdrows);
+	wr_buf_free(&p->dead_bytes);
+	free(p->dead);
+	memset(p, 0, sizeof(*p));
+}
+
+static enum wr_err insert_dead(struct wr_db *db, const char *log_name,
+			       const struct wr_dead *d, const char *bytes)
 {
 	char off[24], why[600];
-	const char *params[4] = { b->log_name, off, why,
-				  r->lost ? NULL : b->arena.p + r->at };
-	int lens[4] = { 0, 0, 0, r->lost ? 0 : (int)r->len };
+	const char *params[4] = { log_name, off, why, d->lost ? NULL : bytes };
+	int lens[4] = { 0, 0, 0, d->lost ? 0 : (int)d->len };
 	int fmts[4] = { 0, 0, 0, 1 };
 
-	snprintf(off, sizeof(off), "%" PRIu64, r->offset);
-	if (r->lost)
+	snprintf(off, sizeof(off), "%" PRIu64, d->offset);
+	if (d->lost)
 		snprintf(why, sizeof(why),
 			 "offsets %" PRIu64 "..%" PRIu64 " lost: %s",
-			 r->offset, r->lost_to - 1, reason);
+			 d->offset, d->lost_to - 1, d->reason);
 	else
-		snprintf(why, sizeof(why), "%s", reason);
+		snprintf(why, sizeof(why), "%s", d->reason);
 	return wr_exec_params(db,
 			      "INSERT INTO dead_letters (log_name, log_offset,"
 			      " reason, record) VALUES ($1, $2, $3, $4)",
 			      4, params, lens, fmts, NULL);
 }
 
-static enum wr_err set_offset(struct wr_db *db, const struct wr_batch *b)
+static enum wr_err set_offset(struct wr_db *db, const char *log_name,
+			      uint64_t first, uint64_t next)
 {
 	char from[24], to[24];
-	const char *params[3] = { b->log_name, to, from };
+	const char *params[3] = { log_name, to, from };
 	PGresult *res;
 	enum wr_err rc;
 
-	snprintf(from, sizeof(from), "%" PRIu64, b->first_offset);
-	snprintf(to, sizeof(to), "%" PRIu64, b->next_offset);
-	/* Only from where this writer believes the log stands: a second
-	 * writer on the same log finds 0 rows and stops, rather than both
-	 * writing the same records. */
+	snprintf(from, sizeof(from), "%" PRIu64, first);
+	snprintf(to, sizeof(to), "%" PRIu64, next);
+	/*
+	 * Compare and set: only from where this writer believes the log
+	 * stands. A batch in flight behind another one waits here on the
+	 * row lock until that one commits, and finds 0 rows if it rolled
+	 * back; a second writer on the same log finds 0 rows too, rather
+	 * than both writing the same records.
+	 */
 	rc = wr_exec_params(db,
 			    "UPDATE consumer_offsets SET next_offset = $2,"
 			    " updated_at = now() WHERE log_name = $1 AND"
@@ -1198,10 +1254,10 @@ static enum wr_err set_offset(struct wr_db *db, const struct wr_batch *b)
 		return rc;
 	if (strcmp(PQcmdTuples(res), "1")) {
 		snprintf(db->errmsg, sizeof(db->errmsg),
-			 "log %s is not at offset %s in the database: another "
-			 "writer is consuming it",
-			 b->log_name, from);
-		rc = WR_ERR_FATAL;
+			 "log %s is not at offset %s in the database (another "
+			 "writer is consuming it, or the batch before failed)",
+			 log_name, from);
+		rc = WR_ERR_ORDER;
 	}
 	PQclear(res);
 	return rc;
@@ -1219,44 +1275,71 @@ static enum wr_err ensure_temp(struct wr_db *db)
 	return rc;
 }
 
-static char *copy_sql(const char *table, const char *const *cols)
+static void copy_sql(char *p, size_t cap, const char *table,
+		     const char *const *cols)
 {
-	static char buf[2][2048];
-	static int which;
-	char *p = buf[which ^= 1];
-	size_t n = (size_t)snprintf(p, sizeof(buf[0]), "COPY %s (", table);
+	size_t n = (size_t)snprintf(p, cap, "COPY %s (", table);
 	int i;
 
-	for (i = 0; cols[i]; i++)
-		n += (size_t)snprintf(p + n, sizeof(buf[0]) - n, "%s%s",
-				      i ? ", " : "", cols[i]);
-	snprintf(p + n, sizeof(buf[0]) - n, ") FROM STDIN");
-	return p;
+	for (i = 0; cols[i] && n < cap; i++)
+		n += (size_t)snprintf(p + n, cap - n, "%s%s", i ? ", " : "",
+				      cols[i]);
+	if (n < cap)
+		snprintf(p + n, cap - n, ") FROM STDIN");
 }
 
-enum wr_err wr_engine_write(struct wr_engine *e, struct wr_db *db,
-			    const struct wr_batch *b)
+bool wr_engine_cache_full(const struct wr_engine *e, const struct wr_batch *b)
+{
+	return e->sess.n + b->n > e->sess.max || e->sites.n > SITES_MAX;
+}
+
+static void add_dead(struct wr_prepared *p, const struct wr_batch *b,
+		     const struct wr_record *r, const char *reason)
+{
+	struct wr_dead *d;
+
+	grow((void **)&p->dead, &p->deadcap, p->ndead + 1, sizeof(*p->dead));
+	d = &p->dead[p->ndead++];
+	d->offset = r->offset;
+	d->lost = r->lost;
+	d->lost_to = r->lost_to;
+	d->reason = reason;
+	d->len = r->lost ? 0 : r->len;
+	d->at = p->dead_bytes.len;
+	if (!r->lost)
+		wr_buf_put(&p->dead_bytes, b->arena.p + r->at, r->len);
+}
+
+enum wr_err wr_engine_prepare(struct wr_engine *e, struct wr_db *db,
+			      const struct wr_batch *b, struct wr_prepared *p)
 {
 	uint64_t t0 = alog_mono_ns(), t1;
 	enum wr_err rc;
 	size_t i;
 
-	e->rows.len = e->sdrows.len = e->rdrows.len = e->strs.len = 0;
+	snprintf(p->log_name, sizeof(p->log_name), "%s", b->log_name);
+	p->first_offset = b->first_offset;
+	p->next_offset = b->next_offset;
+	p->rows.len = p->sdrows.len = p->rdrows.len = p->dead_bytes.len = 0;
+	p->ndead = 0;
+	p->events = 0;
+	p->rc = WR_OK;
+	e->strs.len = 0;
 	e->nsd = e->nrd = e->nrv = 0;
 	e->nnew_days = 0;
 	if (e->rd_slots)
 		memset(e->rd_slots, 0, (e->rd_mask + 1) * sizeof(*e->rd_slots));
+	if (e->rv_slots)
+		memset(e->rv_slots, 0, (e->rv_mask + 1) * sizeof(*e->rv_slots));
 	/* The cache is bounded: emptied (and re-read as needed) rather
-	 * than grown. */
+	 * than grown. The caller drains its pipeline first
+	 * (wr_engine_cache_full), so nothing in flight depends on it. */
 	if (e->sess.n + b->n > e->sess.max)
 		sess_clear(&e->sess);
 	if (e->sites.n > SITES_MAX) {
 		sess_clear(&e->sess);
 		site_tab_free(&e->sites);
 	}
-
-	if ((rc = ensure_temp(db)) != WR_OK)
-		return rc;
 	if (!e->ndays && (rc = load_partitions(e, db)) != WR_OK)
 		return rc;
 	decode_all(e, b);
@@ -1273,76 +1356,99 @@ enum wr_err wr_engine_write(struct wr_engine *e, struct wr_db *db,
 			;
 		if (k == e->nnew_days && k < 64)
 			e->new_days[e->nnew_days++] = d;
-		else if (k == 64)
-			/* Beyond 64 new days in one batch: the rest wait
-			 * for the careful replay, one record at a time. */
-			return WR_ERR_DATA;
 	}
-	if ((rc = wr_exec(db, "BEGIN", NULL)) != WR_OK)
-		goto fail;
+	if (e->nnew_days)
+		return WR_NEED_PARTITIONS;
 	t1 = alog_mono_ns();
 	rc = lookup_sessions(e, db, b);
-	if (rc != WR_OK)
-		goto fail;
-	for (i = 0; i < b->n; i++)
-		if (!e->ev_state[i])
-			enrich_one(e, b, i);
-	build_deltas(e);
+	if (rc != WR_OK) {
+		wr_engine_reset(e);
+		return rc;
+	}
+	e->stats.ns_lookup += alog_mono_ns() - t1;
+	e->out_rows = &p->rows;
+	for (i = 0; i < b->n; i++) {
+		if (e->ev_state[i]) {
+			add_dead(p, b, &b->recs[i], e->ev_reason[i]);
+			continue;
+		}
+		enrich_one(e, b, i);
+		p->events++;
+	}
+	build_deltas(e, &p->sdrows, &p->rdrows);
 	e->stats.ns_decode += t1 - t0;
 	e->stats.ns_sessions += alog_mono_ns() - t1;
+	return WR_OK;
+}
 
-	t1 = alog_mono_ns();
-	if (e->nnew_days) {
-		e->sql.len = 0;
-		for (i = 0; i < e->nnew_days; i++)
-			partition_sql(&e->sql, e->new_days[i]);
-		wr_buf_put(&e->sql, "", 1);
-		if ((rc = wr_exec(db, e->sql.p, NULL)) != WR_OK)
-			goto fail;
+enum wr_err wr_engine_add_partitions(struct wr_engine *e, struct wr_db *db)
+{
+	enum wr_err rc;
+	size_t i;
+
+	e->sql.len = 0;
+	wr_buf_printf(&e->sql, "BEGIN;");
+	for (i = 0; i < e->nnew_days; i++)
+		partition_sql(&e->sql, e->new_days[i]);
+	wr_buf_printf(&e->sql, "COMMIT");
+	wr_buf_put(&e->sql, "", 1);
+	if ((rc = wr_exec(db, e->sql.p, NULL)) != WR_OK) {
+		if (rc != WR_ERR_CONN)
+			wr_exec(db, "ROLLBACK", NULL);
+		return rc;
 	}
-	if (e->rows.len &&
-	    (rc = wr_copy_in(db, copy_sql("events", event_cols), e->rows.p,
-			     e->rows.len)) != WR_OK)
+	for (i = 0; i < e->nnew_days && e->ndays < PARTITIONS_MAX; i++)
+		e->days[e->ndays++] = e->new_days[i];
+	e->nnew_days = 0;
+	return WR_OK;
+}
+
+enum wr_err wr_commit(struct wr_db *db, struct wr_prepared *p)
+{
+	char copy[2048];
+	enum wr_err rc;
+	uint64_t t1 = alog_mono_ns();
+	size_t i;
+
+	if ((rc = ensure_temp(db)) != WR_OK ||
+	    (rc = wr_exec(db, "BEGIN", NULL)) != WR_OK)
 		goto fail;
-	for (i = 0; i < b->n; i++) {
-		if (!e->ev_state[i])
-			continue;
-		if ((rc = insert_dead(db, b, &b->recs[i], e->ev_reason[i])) !=
+	copy_sql(copy, sizeof(copy), "events", event_cols);
+	if (p->rows.len &&
+	    (rc = wr_copy_in(db, copy, p->rows.p, p->rows.len)) != WR_OK)
+		goto fail;
+	for (i = 0; i < p->ndead; i++)
+		if ((rc = insert_dead(db, p->log_name, &p->dead[i],
+				      p->dead_bytes.p + p->dead[i].at)) !=
 		    WR_OK)
 			goto fail;
-		e->stats.dead_letters++;
-	}
-	e->stats.ns_copy += alog_mono_ns() - t1;
+	p->ns_copy = alog_mono_ns() - t1;
 
 	t1 = alog_mono_ns();
-	if (e->sdrows.len &&
+	if (p->sdrows.len &&
 	    ((rc = wr_copy_in(db,
 			      "COPY session_delta (" SESSION_DELTA_COLS
 			      ") FROM STDIN",
-			      e->sdrows.p, e->sdrows.len)) != WR_OK ||
+			      p->sdrows.p, p->sdrows.len)) != WR_OK ||
 	     (rc = wr_exec(db, session_upsert_sql, NULL)) != WR_OK))
 		goto fail;
-	e->stats.ns_sessions_sql += alog_mono_ns() - t1;
+	p->ns_sessions_sql = alog_mono_ns() - t1;
 
 	t1 = alog_mono_ns();
-	if (e->rdrows.len &&
-	    ((rc = wr_copy_in(db, "COPY rollup_delta FROM STDIN", e->rdrows.p,
-			      e->rdrows.len)) != WR_OK ||
+	if (p->rdrows.len &&
+	    ((rc = wr_copy_in(db, "COPY rollup_delta FROM STDIN", p->rdrows.p,
+			      p->rdrows.len)) != WR_OK ||
 	     (rc = wr_exec(db, rollup_upsert_sql, NULL)) != WR_OK))
 		goto fail;
-	e->stats.ns_rollups += alog_mono_ns() - t1;
+	p->ns_rollups = alog_mono_ns() - t1;
 
 	t1 = alog_mono_ns();
-	if ((rc = set_offset(db, b)) != WR_OK ||
+	if ((rc = set_offset(db, p->log_name, p->first_offset,
+			     p->next_offset)) != WR_OK ||
 	    (rc = wr_exec(db, "COMMIT", NULL)) != WR_OK)
 		goto fail;
-	e->stats.ns_commit += alog_mono_ns() - t1;
-	for (i = 0; i < e->nnew_days && e->ndays < PARTITIONS_MAX; i++)
-		e->days[e->ndays++] = e->new_days[i];
-	e->stats.batches++;
-	for (i = 0; i < b->n; i++)
-		if (!e->ev_state[i])
-			e->stats.events++;
+	p->ns_commit = alog_mono_ns() - t1;
+	p->rc = WR_OK;
 	return WR_OK;
 fail:
 	if (rc != WR_ERR_CONN) {
@@ -1352,6 +1458,39 @@ fail:
 		wr_exec(db, "ROLLBACK", NULL);
 		memcpy(db->errmsg, keep, sizeof(keep));
 	}
+	p->rc = rc;
+	snprintf(p->errmsg, sizeof(p->errmsg), "%s", db->errmsg);
+	return rc;
+}
+
+void wr_engine_account(struct wr_engine *e, const struct wr_prepared *p)
+{
+	e->stats.batches++;
+	e->stats.events += p->events;
+	e->stats.dead_letters += p->ndead;
+	e->stats.ns_copy += p->ns_copy;
+	e->stats.ns_sessions_sql += p->ns_sessions_sql;
+	e->stats.ns_rollups += p->ns_rollups;
+	e->stats.ns_commit += p->ns_commit;
+}
+
+enum wr_err wr_engine_write(struct wr_engine *e, struct wr_db *db,
+			    const struct wr_batch *b)
+{
+	struct wr_prepared *p = &e->own;
+	enum wr_err rc;
+
+	rc = wr_engine_prepare(e, db, b, p);
+	if (rc == WR_NEED_PARTITIONS) {
+		if ((rc = wr_engine_add_partitions(e, db)) != WR_OK)
+			goto fail;
+		rc = wr_engine_prepare(e, db, b, p);
+	}
+	if (rc != WR_OK || (rc = wr_commit(db, p)) != WR_OK)
+		goto fail;
+	wr_engine_account(e, p);
+	return WR_OK;
+fail:
 	wr_engine_reset(e);
 	return rc;
 }
@@ -1361,11 +1500,15 @@ enum wr_err wr_engine_dead_letter(struct wr_engine *e, struct wr_db *db,
 				  const struct wr_record *r,
 				  const char *reason)
 {
+	struct wr_dead d = { r->offset, r->lost_to, r->lost, reason, 0,
+			     r->lost ? 0 : r->len };
 	enum wr_err rc;
 
 	if ((rc = wr_exec(db, "BEGIN", NULL)) != WR_OK ||
-	    (rc = insert_dead(db, b, r, reason)) != WR_OK ||
-	    (rc = set_offset(db, b)) != WR_OK ||
+	    (rc = insert_dead(db, b->log_name, &d,
+			      r->lost ? NULL : b->arena.p + r->at)) != WR_OK ||
+	    (rc = set_offset(db, b->log_name, b->first_offset,
+			     b->next_offset)) != WR_OK ||
 	    (rc = wr_exec(db, "COMMIT", NULL)) != WR_OK) {
 		if (rc != WR_ERR_CONN) {
 			char keep[sizeof(db->errmsg)];

@@ -15,6 +15,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,12 +34,36 @@
 #define HOUSEKEEPING_MS (3600ull * 1000)
 #define CHECKPOINT_MS 1000
 #define PROGRESS_MS 30000
+#define CONNECTIONS_MAX 8
+
+/*
+ * A connection that commits prepared batches. The main thread prepares
+ * batch k+1 (and looks up sessions on its own connection) while workers
+ * commit batches k, k-1, ...: PostgreSQL's work for consecutive batches
+ * overlaps, and consumer_offsets' compare-and-set keeps their commits in
+ * log order (docs/writer.md, "Pipeline").
+ */
+struct worker {
+	pthread_t thread;
+	struct wr_db db;
+	struct wr_prepared prep;
+	size_t log;    /* index of the batch's log */
+	bool busy;     /* holds a batch main has not collected yet */
+	bool started;  /* the worker has taken it */
+	bool done;     /* prep.rc is the outcome */
+	bool quit;
+	pthread_cond_t cv;
+};
 
 struct wr_log {
 	char name[WR_LOG_NAME_MAX + 1];
 	char dir[PATH_MAX];
 	struct alog_cursor *cur;
-	uint64_t next; /* the database's next_offset for this log */
+	uint64_t next;      /* the database's next_offset for this log */
+	uint64_t read_next; /* where the next batch starts (batches in
+			     * flight lie between next and read_next) */
+	uint64_t careful_until; /* a batch up to here was refused for its
+				 * data: write it piecewise */
 	uint64_t checkpointed, checkpoint_ms;
 };
 
@@ -50,7 +75,13 @@ static struct {
 	struct wr_db db;
 	struct wr_engine *engine;
 	struct wr_batch batch;
-} W;
+	struct worker workers[CONNECTIONS_MAX];
+	unsigned nworkers;
+	unsigned inflight;
+	pthread_mutex_t mu;
+	pthread_cond_t done_cv;
+} W = { .mu = PTHREAD_MUTEX_INITIALIZER,
+	.done_cv = PTHREAD_COND_INITIALIZER };
 
 static volatile sig_atomic_t stopping;
 
@@ -76,6 +107,7 @@ static void usage(FILE *f)
 		"  --uap FILE            uap-core regexes.yaml\n"
 		"  --ua-cache N          user-agent cache entries (65536)\n"
 		"  --session-cache N     visitors kept in memory (1000000)\n"
+		"  --connections N       transactions in flight, 1..8 (2)\n"
 		"  --idle-exit           exit once every log is consumed\n"
 		"CONNINFO defaults to $ALOG_WRITER_DB. See docs/writer.md.\n");
 }
@@ -225,7 +257,7 @@ static int place_log(struct wr_log *l)
 			   " log_name = $1",
 			   1, params, NULL, NULL, &res) != WR_OK)
 		return -1;
-	l->next = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	l->next = l->read_next = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
 	if (l->next < info.start_offset) {
 		wr_log_error("log %s: gap: the database needs offset %" PRIu64
@@ -315,7 +347,7 @@ static struct wr_record *batch_add(struct wr_batch *b)
 }
 
 /* Read up to a batch from l. Returns records read, or -2 on a gap. */
-static int fill_batch(struct wr_log *l)
+static int fill_batch(struct wr_log *l, uint64_t limit)
 {
 	struct wr_batch *b = &W.batch;
 	struct alog_record rec;
@@ -324,8 +356,8 @@ static int fill_batch(struct wr_log *l)
 	b->n = 0;
 	b->arena.len = 0;
 	b->log_name = l->name;
-	b->first_offset = b->next_offset = l->next;
-	while (b->n < W.cfg.batch && b->arena.len < BATCH_BYTES_MAX) {
+	b->first_offset = b->next_offset = l->read_next;
+	while (b->n < limit && b->arena.len < BATCH_BYTES_MAX) {
 		rc = alog_cursor_next(l->cur, &rec);
 		if (rc == 0)
 			break;
@@ -403,6 +435,7 @@ static enum wr_err write_split(struct wr_log *l, size_t lo, size_t hi,
 	part.recs = &W.batch.recs[lo];
 	part.n = hi - lo;
 	part.first_offset = l->next;
+	l->read_next = l->next;
 	part.next_offset = last->lost ? last->lost_to : last->offset + 1;
 	if (!known_bad) {
 		do
@@ -445,16 +478,323 @@ static void progress(bool force)
 	wr_log_info("%" PRIu64 " events in %" PRIu64 " batches, %" PRIu64
 		    " dead letters, %" PRIu64 " careful batches; user agents"
 		    " cached %" PRIu64 " / parsed %" PRIu64
-		    "; ms decode %" PRIu64 " enrich+sessions %" PRIu64
+		    "; ms decode %" PRIu64 " lookup %" PRIu64
+		    " enrich+sessions %" PRIu64
 		    " copy %" PRIu64 " sessions-sql %" PRIu64
 		    " rollups %" PRIu64 " commit %" PRIu64,
 		    s->events, s->batches, s->dead_letters, s->careful_batches,
 		    s->ua_hits, s->ua_misses, s->ns_decode / 1000000,
+		    s->ns_lookup / 1000000,
 		    s->ns_sessions / 1000000, s->ns_copy / 1000000,
 		    s->ns_sessions_sql / 1000000, s->ns_rollups / 1000000,
 		    s->ns_commit / 1000000);
 	last_ms = now;
 	last_events = s->events;
+}
+
+/* ---- The pipeline ------------------------------------------------------------ */
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	pthread_mutex_lock(&W.mu);
+	for (;;) {
+		while (!w->quit && !(w->busy && !w->started))
+			pthread_cond_wait(&w->cv, &W.mu);
+		if (w->quit)
+			break;
+		w->started = true;
+		pthread_mutex_unlock(&W.mu);
+
+		if (!w->db.conn && wr_db_connect(&w->db) != WR_OK) {
+			w->prep.rc = WR_ERR_CONN;
+			snprintf(w->prep.errmsg, sizeof(w->prep.errmsg), "%s",
+				 w->db.errmsg);
+		} else {
+			wr_commit(&w->db, &w->prep);
+			if (w->prep.rc == WR_ERR_CONN)
+				wr_db_close(&w->db);
+		}
+
+		pthread_mutex_lock(&W.mu);
+		w->done = true;
+		pthread_cond_signal(&W.done_cv);
+	}
+	pthread_mutex_unlock(&W.mu);
+	return NULL;
+}
+
+static int workers_start(unsigned n)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		struct worker *w = &W.workers[i];
+
+		w->db.conninfo = W.cfg.conninfo;
+		pthread_cond_init(&w->cv, NULL);
+		if (pthread_create(&w->thread, NULL, worker_main, w)) {
+			wr_log_error("cannot start a writer thread");
+			return -1;
+		}
+		W.nworkers++;
+	}
+	return 0;
+}
+
+static void workers_stop(void)
+{
+	unsigned i;
+
+	pthread_mutex_lock(&W.mu);
+	for (i = 0; i < W.nworkers; i++) {
+		W.workers[i].quit = true;
+		pthread_cond_signal(&W.workers[i].cv);
+	}
+	pthread_mutex_unlock(&W.mu);
+	for (i = 0; i < W.nworkers; i++) {
+		pthread_join(W.workers[i].thread, NULL);
+		wr_db_close(&W.workers[i].db);
+		wr_prepared_free(&W.workers[i].prep);
+		pthread_cond_destroy(&W.workers[i].cv);
+	}
+	W.nworkers = 0;
+}
+
+/* The outcome of the batches collected since the pipeline was last
+ * clean: the worst error and whether any batch failed for itself (not
+ * merely because the one before it failed: WR_ERR_ORDER). */
+static struct {
+	enum wr_err worst;
+	bool failed_self;
+	size_t data_log;       /* WR_ERR_DATA: which log, up to where */
+	uint64_t data_until;
+	char errmsg[512];
+} F;
+
+static int err_rank(enum wr_err e)
+{
+	switch (e) {
+	case WR_ERR_FATAL: return 5;
+	case WR_ERR_CONN: return 4;
+	case WR_ERR_DATA: return 3;
+	case WR_ERR_RETRY: return 2;
+	case WR_ERR_ORDER: return 1;
+	default: return 0;
+	}
+}
+
+/* Take the outcome of a finished worker (called with W.mu held). */
+static void collect(struct worker *w)
+{
+	struct wr_prepared *p = &w->prep;
+	struct wr_log *l = &W.logs[w->log];
+
+	w->busy = w->started = w->done = false;
+	W.inflight--;
+	if (p->rc == WR_OK) {
+		if (p->next_offset > l->next)
+			l->next = p->next_offset;
+		wr_engine_account(W.engine, p);
+		return;
+	}
+	if (p->rc != WR_ERR_ORDER)
+		F.failed_self = true;
+	if (p->rc == WR_ERR_DATA &&
+	    (F.worst != WR_ERR_DATA || p->first_offset < F.data_until)) {
+		F.data_log = w->log;
+		F.data_until = p->next_offset;
+	}
+	if (err_rank(p->rc) > err_rank(F.worst)) {
+		F.worst = p->rc;
+		snprintf(F.errmsg, sizeof(F.errmsg), "%s", p->errmsg);
+	}
+}
+
+/* Wait for one batch in flight to finish (W.mu not held). */
+static void collect_one(void)
+{
+	unsigned i;
+
+	pthread_mutex_lock(&W.mu);
+	for (;;) {
+		for (i = 0; i < W.nworkers; i++)
+			if (W.workers[i].busy && W.workers[i].done) {
+				collect(&W.workers[i]);
+				pthread_mutex_unlock(&W.mu);
+				return;
+			}
+		pthread_cond_wait(&W.done_cv, &W.mu);
+	}
+}
+
+static void drain(void)
+{
+	while (W.inflight)
+		collect_one();
+}
+
+/* Collect whatever has finished, without waiting. */
+static void collect_ready(void)
+{
+	unsigned i;
+
+	pthread_mutex_lock(&W.mu);
+	for (i = 0; i < W.nworkers; i++)
+		if (W.workers[i].busy && W.workers[i].done)
+			collect(&W.workers[i]);
+	pthread_mutex_unlock(&W.mu);
+}
+
+static struct worker *idle_worker(void)
+{
+	unsigned i;
+
+	for (;;) {
+		for (i = 0; i < W.nworkers; i++)
+			if (!W.workers[i].busy)
+				return &W.workers[i];
+		collect_one();
+	}
+}
+
+static void submit(struct worker *w, size_t log)
+{
+	pthread_mutex_lock(&W.mu);
+	w->log = log;
+	w->busy = true;
+	w->started = w->done = false;
+	W.inflight++;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&W.mu);
+}
+
+/*
+ * After a failure: everything in flight has finished (drain). Start over
+ * from the database's offsets. Returns 0 to go on, or an exit status.
+ */
+static int recover(void)
+{
+	enum wr_err worst = F.worst;
+	size_t i;
+	int rc = 0;
+
+	F.worst = WR_OK;
+	if (worst == WR_ERR_ORDER && !F.failed_self) {
+		/* Nothing of ours failed, yet the offset moved under us. */
+		wr_log_error("%s", F.errmsg);
+		return 1;
+	}
+	F.failed_self = false;
+	if (worst == WR_ERR_FATAL) {
+		wr_log_error("%s", F.errmsg);
+		return 1;
+	}
+	wr_engine_reset(W.engine);
+	if (worst == WR_ERR_CONN) {
+		wr_log_error("PostgreSQL: %s", F.errmsg);
+		for (i = 0; i < W.nworkers; i++)
+			wr_db_close(&W.workers[i].db);
+		return connect_all();
+	}
+	if (worst == WR_ERR_DATA) {
+		W.logs[F.data_log].careful_until = F.data_until;
+		wr_log_error("log %s: a batch up to offset %" PRIu64
+			     " was refused (%s): splitting it to find the "
+			     "record",
+			     W.logs[F.data_log].name, F.data_until - 1,
+			     F.errmsg);
+	}
+	for (i = 0; i < W.nlogs && rc == 0; i++)
+		rc = place_log(&W.logs[i]);
+	if (rc == -1) {
+		wr_log_error("PostgreSQL: %s", W.db.errmsg);
+		return connect_all();
+	}
+	return rc == -2 ? 2 : 0;
+}
+
+/* The careful path for a log whose batch PostgreSQL refused: nothing in
+ * flight, one synchronous transaction per part. */
+static int write_careful(struct wr_log *l)
+{
+	enum wr_err er = WR_OK;
+	int n;
+
+	while (l->next < l->careful_until && er == WR_OK) {
+		l->read_next = l->next;
+		n = fill_batch(l, l->careful_until - l->next < W.cfg.batch
+					  ? l->careful_until - l->next
+					  : W.cfg.batch);
+		if (n < 0)
+			return 2;
+		if (n == 0)
+			break;
+		wr_engine_stats(W.engine)->careful_batches++;
+		er = write_split(l, 0, W.batch.n, false);
+	}
+	l->read_next = l->next;
+	l->careful_until = 0;
+	if (er == WR_OK)
+		return 0;
+	F.worst = er;
+	F.failed_self = true;
+	snprintf(F.errmsg, sizeof(F.errmsg), "%s", W.db.errmsg);
+	return recover();
+}
+
+/* Read, prepare and submit one batch of l. Returns 1 if it did, 0 if l
+ * had nothing, -1 if the pipeline must recover first, or an exit status
+ * as 100 + status. */
+static int step_log(size_t li)
+{
+	struct wr_log *l = &W.logs[li];
+	struct worker *w;
+	enum wr_err er;
+	int n;
+
+	if (!l->cur && place_log(l) < 0)
+		return 102;
+	if (l->careful_until > l->next) {
+		drain();
+		if (F.worst != WR_OK)
+			return -1;
+		n = write_careful(l);
+		return n ? 100 + n : 1;
+	}
+	n = fill_batch(l, W.cfg.batch);
+	if (n < 0)
+		return 102;
+	if (n == 0)
+		return 0;
+	if (wr_engine_cache_full(W.engine, &W.batch))
+		drain();
+	w = idle_worker();
+	if (F.worst != WR_OK)
+		return -1; /* a batch before this one failed: start over */
+	er = wr_engine_prepare(W.engine, &W.db, &W.batch, &w->prep);
+	if (er == WR_NEED_PARTITIONS) {
+		drain();
+		if (F.worst != WR_OK)
+			return -1;
+		er = wr_engine_add_partitions(W.engine, &W.db);
+		if (er == WR_OK)
+			er = wr_engine_prepare(W.engine, &W.db, &W.batch,
+					       &w->prep);
+	}
+	if (er != WR_OK) {
+		drain();
+		if (err_rank(er) > err_rank(F.worst)) {
+			F.worst = er;
+			snprintf(F.errmsg, sizeof(F.errmsg), "%s", W.db.errmsg);
+		}
+		F.failed_self = true;
+		return -1;
+	}
+	l->read_next = W.batch.next_offset;
+	submit(w, li);
+	return 1;
 }
 
 static int cmd_run(void)
@@ -477,59 +817,48 @@ static int cmd_run(void)
 	}
 	if ((rc = connect_all()) != 0)
 		return rc;
-	wr_log_info("writing %zu logs into PostgreSQL", W.nlogs);
+	if (workers_start(W.cfg.connections) < 0)
+		return 1;
+	wr_log_info("writing %zu logs into PostgreSQL over %u connections",
+		    W.nlogs, W.cfg.connections);
 	while (!stopping) {
 		bool any = false;
 
 		for (i = 0; i < W.nlogs && !stopping; i++) {
-			struct wr_log *l = &W.logs[i];
-			enum wr_err er;
-			int n;
+			int st = step_log(i);
 
-			if (!l->cur && place_log(l) < 0)
-				return 2;
-			n = fill_batch(l);
-			if (n < 0)
-				return 2;
-			if (n == 0) {
-				checkpoint(l, false);
-				continue;
+			if (st == 1)
+				any = true;
+			if (st >= 100) {
+				rc = st - 100;
+				goto out;
 			}
-			any = true;
-			do
-				er = wr_engine_write(W.engine, &W.db, &W.batch);
-			while (er == WR_ERR_RETRY);
-			if (er == WR_ERR_DATA) {
-				wr_log_error("log %s: batch %" PRIu64 "..%" PRIu64
-					     " refused (%s): splitting it to"
-					     " find the record",
-					     l->name, W.batch.first_offset,
-					     W.batch.next_offset - 1,
-					     W.db.errmsg);
-				wr_engine_stats(W.engine)->careful_batches++;
-				er = write_split(l, 0, W.batch.n, true);
-			} else if (er == WR_OK) {
-				l->next = W.batch.next_offset;
-			}
-			if (er == WR_ERR_CONN) {
-				wr_log_error("PostgreSQL: %s", W.db.errmsg);
-				if ((rc = connect_all()) != 0)
-					return rc;
+			if (st == -1) {
+				drain();
+				if ((rc = recover()) != 0)
+					goto out;
+				any = true;
 				break;
 			}
-			if (er == WR_ERR_FATAL) {
-				wr_log_error("log %s: %s", l->name, W.db.errmsg);
-				return 1;
-			}
-			checkpoint(l, false);
 		}
+		collect_ready();
+		if (F.worst != WR_OK) {
+			drain();
+			if ((rc = recover()) != 0)
+				goto out;
+			continue;
+		}
+		for (i = 0; i < W.nlogs; i++)
+			checkpoint(&W.logs[i], false);
 		progress(false);
 		if (alog_now_ms() - last_hk > HOUSEKEEPING_MS) {
-			enum wr_err hk = wr_engine_housekeeping(W.engine, &W.db);
+			enum wr_err hk;
 
+			drain();
+			hk = wr_engine_housekeeping(W.engine, &W.db);
 			last_hk = alog_now_ms();
 			if (hk == WR_ERR_CONN && (rc = connect_all()) != 0)
-				return rc;
+				goto out;
 			if (hk == WR_ERR_FATAL)
 				wr_log_error("housekeeping: %s", W.db.errmsg);
 		}
@@ -539,6 +868,10 @@ static int cmd_run(void)
 		}
 		if (any)
 			continue;
+		if (W.inflight) {
+			collect_one();
+			continue;
+		}
 		if (W.cfg.idle_exit)
 			break;
 		/* Nothing anywhere: wait for any log to change. */
@@ -556,6 +889,15 @@ static int cmd_run(void)
 				if (W.logs[i].cur)
 					alog_cursor_wait(W.logs[i].cur, 0);
 	}
+	drain();
+	rc = 0;
+	if (F.worst != WR_OK && F.worst != WR_ERR_ORDER) {
+		wr_log_error("stopping with a failed batch: %s", F.errmsg);
+		rc = F.worst == WR_ERR_FATAL ? 1 : 0;
+	}
+out:
+	drain();
+	workers_stop();
 	for (i = 0; i < W.nlogs; i++) {
 		checkpoint(&W.logs[i], true);
 		alog_cursor_close(W.logs[i].cur);
@@ -565,7 +907,7 @@ static int cmd_run(void)
 	wr_db_close(&W.db);
 	wr_buf_free(&W.batch.arena);
 	free(W.batch.recs);
-	return 0;
+	return rc;
 }
 
 /* ---- status ------------------------------------------------------------------ */
@@ -650,6 +992,7 @@ int main(int argc, char **argv)
 		{ "ua-cache", required_argument, NULL, 'U' },
 		{ "session-cache", required_argument, NULL, 'S' },
 		{ "idle-exit", no_argument, NULL, 'x' },
+		{ "connections", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -666,6 +1009,7 @@ int main(int argc, char **argv)
 	W.cfg.conninfo = getenv("ALOG_WRITER_DB");
 	W.cfg.uap_path = "/usr/share/uap-core/regexes.yaml";
 	W.cfg.batch = 5000;
+	W.cfg.connections = 2;
 	W.cfg.retention_days = 90;
 	W.cfg.partitions_ahead = 7;
 	W.cfg.ua_cache_entries = 65536;
@@ -715,6 +1059,12 @@ int main(int argc, char **argv)
 			W.cfg.session_cache_entries = v;
 			break;
 		case 'x': W.cfg.idle_exit = true; break;
+		case 'c':
+			if (parse_uint("connections", optarg, 1, CONNECTIONS_MAX,
+				       &v))
+				return 1;
+			W.cfg.connections = (unsigned)v;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 1;
 		}

@@ -146,18 +146,53 @@ void wr_copy_cstr_or_null(struct wr_buf *b, const char *s)
 		wr_copy_str(b, s, strlen(s));
 }
 
+void wr_buf_u64(struct wr_buf *b, uint64_t v)
+{
+	char tmp[20];
+	int i = 20;
+
+	do {
+		tmp[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	wr_buf_put(b, tmp + i, (size_t)(20 - i));
+}
+
+void wr_buf_i64(struct wr_buf *b, int64_t v)
+{
+	if (v < 0) {
+		wr_buf_put(b, "-", 1);
+		wr_buf_u64(b, 0 - (uint64_t)v);
+	} else {
+		wr_buf_u64(b, (uint64_t)v);
+	}
+}
+
+/* Events of a batch fall in a few seconds: the date and time of the last
+ * second formatted is kept (one writer thread). */
 void wr_copy_time(struct wr_buf *b, uint64_t ms)
 {
-	time_t sec = (time_t)(ms / 1000);
-	struct tm tm;
-	char tmp[48];
-	int n;
+	static uint64_t last_sec = UINT64_MAX;
+	static char head[32];
+	static size_t head_len;
+	uint64_t sec = ms / 1000;
+	char tail[8] = { '.', 0, 0, 0, '+', '0', '0', 0 };
+	unsigned frac = (unsigned)(ms % 1000);
 
-	gmtime_r(&sec, &tm);
-	n = snprintf(tmp, sizeof(tmp), "%04d-%02d-%02d %02d:%02d:%02d.%03u+00",
-		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-		     tm.tm_min, tm.tm_sec, (unsigned)(ms % 1000));
-	wr_buf_put(b, tmp, (size_t)n);
+	if (sec != last_sec) {
+		time_t t = (time_t)sec;
+		struct tm tm;
+
+		gmtime_r(&t, &tm);
+		head_len = strftime(head, sizeof(head), "%Y-%m-%d %H:%M:%S",
+				    &tm);
+		last_sec = sec;
+	}
+	wr_buf_put(b, head, head_len);
+	tail[1] = (char)('0' + frac / 100);
+	tail[2] = (char)('0' + frac / 10 % 10);
+	tail[3] = (char)('0' + frac % 10);
+	wr_buf_put(b, tail, 7);
 }
 
 void wr_copy_uuid(struct wr_buf *b, const uint8_t id[16])
