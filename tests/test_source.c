@@ -196,6 +196,11 @@ static const struct url_case url_cases[] = {
 	{ "http://e.com/?utm%5Fsource=a&x=1&%67clid=2", 0, "e.com", "/",
 	  "x=1" },
 	{ "http://e.com/?ref=hn&source=x", 0, "e.com", "/", "ref=hn&source=x" },
+	/* long and fully escaped names are decoded too (found by fuzz_source) */
+	{ "https://a.t/?utm_aaaaaaaaaaaaaaaaaaaaaaaaaaaaa=1&k=2", 0, "a.t", "/",
+	  "k=2" },
+	{ "https://a.t/?%75%74%6D%5F%63%61%6D%70%61%69%67%6E=spring&k=2", 0,
+	  "a.t", "/", "k=2" },
 	{ "http://e.com/?=1&a==2", 0, "e.com", "/", "=1&a==2" },
 	{ "http://e.com/?x=gclid&y=utm_source", 0, "e.com", "/",
 	  "x=gclid&y=utm_source" },

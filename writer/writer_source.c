@@ -574,7 +574,7 @@ static int query_norm(struct src_url *out, const char *s, const char *e)
 		const char *pe = amp ? amp : e;
 		const char *eq = memchr(s, '=', (size_t)(pe - s));
 		size_t nlen = (size_t)((eq ? eq : pe) - s), dn = 0;
-		char name[32];
+		char name[SRC_URL_MAX]; /* a decoded name is never longer */
 
 		if (nlen <= sizeof(name))
 			dn = decode_value(s, nlen, name);

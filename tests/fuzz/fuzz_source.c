@@ -128,9 +128,7 @@ static int hexval(char c)
 /*
  * No tracking parameter is left in a normalized query: no piece whose
  * name, percent-decoded, starts with utm_ or is one of the names
- * docs/enrichment.md lists (any case). Only names of up to 32 bytes are
- * looked at: writer_source.c does not decode longer names, so "utm_" and
- * 29 more bytes stays in the query, unlike what the document says.
+ * docs/enrichment.md lists (any case), whatever its length.
  */
 static void check_no_tracking(const char *q)
 {
@@ -142,7 +140,7 @@ static void check_no_tracking(const char *q)
 
 	while (*q) {
 		size_t plen = strcspn(q, "&"), nlen = strcspn(q, "&="), n = 0;
-		char name[32];
+		char name[SRC_URL_MAX];
 
 		if (nlen > plen)
 			nlen = plen;
