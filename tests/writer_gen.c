@@ -4,7 +4,8 @@
  *
  *   writer_gen DIR COUNT [--seed N] [--sites N] [--visitors N]
  *              [--rate EVENTS_PER_S] [--bad-every N] [--age-days D]
- *              [--batch N] [--first-offset N] [--active N] [--quiet]
+ *              [--batch N] [--first-offset N] [--active N]
+ *              [--span-hours H] [--quiet]
  *
  * Events are page views (most), custom events, conversions with revenue,
  * funnel steps and engagement, from a pool of visitors on a few sites
@@ -93,7 +94,8 @@ int main(int argc, char **argv)
 	struct alog_log *log;
 	uint64_t count, seed = 1, sites = 3, visitors = 0, rate = 0;
 	uint64_t bad_every = 0, age_days = 0, batch = 256, good = 0, bad = 0;
-	uint64_t first_offset = 0, active = 0, next_visitor = 0;
+	uint64_t first_offset = 0, active = 0, next_visitor = 0, span_hours = 0;
+	uint64_t span_start = 0;
 	static uint64_t slot_visitor[65536], slot_left[65536];
 	uint64_t i, t0;
 	bool quiet = false;
@@ -125,6 +127,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[a], "--batch")) dst = &batch;
 		else if (!strcmp(argv[a], "--first-offset")) dst = &first_offset;
 		else if (!strcmp(argv[a], "--active")) dst = &active;
+		else if (!strcmp(argv[a], "--span-hours")) dst = &span_hours;
 		if (!dst || a + 1 >= argc) {
 			fprintf(stderr, "writer_gen: bad option %s\n", argv[a]);
 			return 2;
@@ -201,6 +204,16 @@ int main(int argc, char **argv)
 				 PICK(paths), rnd() % 4 == 0 ? PICK(utms) : "");
 			e.source = ALOG_SOURCE_PLAUSIBLE;
 			e.received_ms = alog_now_ms() - age_days * 86400000ull;
+			if (span_hours) {
+				/* A backlog: receive times spread evenly over
+				 * the last span_hours, in log order. */
+				if (!span_start)
+					span_start = e.received_ms -
+						     span_hours * 3600000ull;
+				e.received_ms = span_start +
+						i * span_hours * 3600000ull /
+							(count ? count : 1);
+			}
 			/* UUIDv7: 48-bit ms time, version, random. */
 			{
 				uint64_t be = 0;

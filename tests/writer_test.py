@@ -13,6 +13,8 @@ the writer must dead-letter). Scenarios:
              letters, enrichment of known cases, retention (an old partition
              dropped, events older than the window dead-lettered),
              partitions ahead, the consumer checkpoint file, a gap
+  cache      a small session cache (swept, emptied, looked up again) gives
+             the same sessions as a large one over a backlog of hours
   crash      kill -9 of the writer at random moments under load, many times,
              then PostgreSQL restarted (immediate) and stopped for a while
              under load: every record exactly once, rollups equal a recount
@@ -346,6 +348,38 @@ def scenario_e2e(pg):
     check(rc == 2 and "gap" in out, "e2e: a gap stops the writer (exit 2)")
 
 
+def scenario_cache(pg):
+    """The session cache's size and completeness change nothing: a small
+    cache (swept and emptied all the time, sessions looked up again) gives
+    the same sessions as a large one, over a backlog spanning hours."""
+    d = f"{TMP}/cache"
+    good, bad = gen(d, 40000, "--seed", 11, "--active", 300, "--span-hours",
+                    8, "--batch", 64)
+    tables = {}
+    for db, cache, batch in (("cache_big", 1000000, 5000),
+                             ("cache_small", 1024, 700)):
+        pg.createdb(db)
+        writer(pg, db, "migrate")
+        rc, out = writer(pg, db, "run", "--log", f"c={d}", "--idle-exit",
+                         "--session-cache", str(cache), "--batch", str(batch))
+        check(rc == 0, f"cache: writer with --session-cache {cache} exits 0")
+        check_exactly_once(pg, db, "c", good + bad, good, bad,
+                           f"cache {cache}")
+        check_sessions(pg, db, f"cache {cache}")
+        tables[db] = pg.val(db, "SELECT md5(string_agg(t::text, ',' ORDER BY"
+                                " session_id)) FROM (SELECT session_id,"
+                                " started_at, last_seen_at, entry_page,"
+                                " exit_page, pageviews, events FROM sessions)"
+                                " t")
+        n = pg.val(db, "SELECT count(*) FROM sessions WHERE duration_ms >"
+                       " 0")
+        check(int(n) > 0, f"cache {cache}: sessions span time ({n} longer "
+              "than one event)")
+    check(tables["cache_big"] == tables["cache_small"],
+          "cache: a 1024-entry cache gives exactly the sessions a large one"
+          " gives")
+
+
 def scenario_crash(pg):
     db = "crash"
     pg.createdb(db)
@@ -426,6 +460,7 @@ def main():
         pg.start()
         for name, fn in [("migrate", scenario_migrate),
                          ("drift", scenario_drift), ("e2e", scenario_e2e),
+                         ("cache", scenario_cache),
                          ("crash", scenario_crash)]:
             if ARGS.only and name not in ARGS.only.split(","):
                 continue

@@ -180,7 +180,8 @@ struct wr_dead {
  * One batch made ready by wr_engine_prepare(): the COPY data of its
  * events, session and rollup deltas, its dead letters and its offsets.
  * wr_commit() writes it in one transaction, on any connection, without
- * touching the engine: several can be in flight on several connections.
+ * touching the engine: several can be in flight on several connections
+ * (their COPYs overlap; their upserts and commits are ordered by gate).
  */
 struct wr_prepared {
 	char log_name[WR_LOG_NAME_MAX + 1];
@@ -189,6 +190,12 @@ struct wr_prepared {
 	struct wr_dead *dead;
 	size_t ndead, deadcap;
 	uint64_t events;
+	/* Called by wr_commit after the events rows are in and before the
+	 * session and rollup upserts (NULL: none): waits until every batch
+	 * started before this one has finished, so that upserts and commits
+	 * go in order and only the COPYs overlap. */
+	void (*gate)(void *arg);
+	void *gate_arg;
 	/* set by wr_commit */
 	enum wr_err rc;
 	char errmsg[512];

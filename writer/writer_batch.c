@@ -268,6 +268,38 @@ static void sess_clear(struct sess_tab *t)
 	t->n = 0;
 }
 
+/*
+ * Drop the sessions that ended before horizon (their last event 30 minutes
+ * or more before any event still to come) and the negative entries.
+ * Returns the number kept.
+ */
+static size_t sess_sweep(struct sess_tab *t, uint64_t horizon)
+{
+	struct sess *keep;
+	size_t i, n = 0;
+
+	keep = malloc((t->n ? t->n : 1) * sizeof(*keep));
+	if (!keep) {
+		sess_clear(t);
+		return 0;
+	}
+	for (i = 0; i <= t->mask; i++)
+		if (t->slots[i].site && t->slots[i].open &&
+		    t->slots[i].last_ms >= horizon)
+			keep[n++] = t->slots[i];
+	sess_clear(t);
+	for (i = 0; i < n; i++) {
+		struct sess *s = sess_find(t, keep[i].site - 1, keep[i].visitor,
+					   true);
+
+		*s = keep[i];
+		s->delta = -1;
+		s->batch_gen = 0;
+	}
+	free(keep);
+	return n;
+}
+
 /* ---- Per-batch deltas ------------------------------------------------------ */
 
 /* Strings of a batch's deltas live in one buffer, referred to by offset. */
@@ -319,6 +351,14 @@ struct wr_engine {
 	struct site_tab sites;
 	struct sess_tab sess;
 	uint32_t gen;
+	/*
+	 * Complete: the cache holds every session whose last event is at or
+	 * after complete_since (loaded from the database after a reset, then
+	 * kept), so a visitor it does not know, at an event time t >=
+	 * complete_since + 30 min, has no open session: no lookup needed.
+	 */
+	bool complete, load_refused;
+	uint64_t complete_since;
 
 	/* known partitions, by day number (days since the epoch) */
 	int64_t *days;
@@ -425,6 +465,7 @@ void wr_engine_free(struct wr_engine *e)
 void wr_engine_reset(struct wr_engine *e)
 {
 	sess_clear(&e->sess);
+	e->complete = e->load_refused = false;
 	/* The partition list is re-read too: a rolled-back CREATE must not
 	 * be remembered, and someone may have dropped one by hand. */
 	e->ndays = 0;
@@ -665,6 +706,65 @@ static void array_elem(struct wr_buf *b, const char *p, size_t len)
 }
 
 /*
+ * After a reset: load every session that may still be open at since into
+ * the cache and mark it complete, unless there are more than half the
+ * cache's size (then lookups go on per batch).
+ */
+static enum wr_err load_open_sessions(struct wr_engine *e, struct wr_db *db,
+				      uint64_t since)
+{
+	struct wr_buf t = { 0 };
+	char ts[64], limit[24];
+	const char *params[2] = { ts, limit };
+	PGresult *res;
+	enum wr_err rc;
+	size_t max = e->sess.max / 2;
+	int row, n;
+
+	wr_copy_time(&t, since);
+	snprintf(ts, sizeof(ts), "%.*s", (int)t.len, t.p);
+	wr_buf_free(&t);
+	snprintf(limit, sizeof(limit), "%zu", max + 1);
+	rc = wr_exec_params(
+		db,
+		"SELECT DISTINCT ON (site, visitor) site, visitor,"
+		" session_id::text,"
+		" (extract(epoch FROM started_at) * 1000)::bigint,"
+		" (extract(epoch FROM last_seen_at) * 1000)::bigint"
+		" FROM sessions WHERE last_seen_at >= $1::timestamptz"
+		" ORDER BY site, visitor, last_seen_at DESC LIMIT $2",
+		2, params, NULL, NULL, &res);
+	if (rc != WR_OK)
+		return rc;
+	n = PQntuples(res);
+	if ((size_t)n > max) {
+		e->load_refused = true;
+		PQclear(res);
+		return WR_OK;
+	}
+	for (row = 0; row < n; row++) {
+		const char *site = PQgetvalue(res, row, 0);
+		uint32_t sid = site_intern(&e->sites, site, strlen(site));
+		struct sess *s = sess_find(
+			&e->sess, sid,
+			(uint64_t)strtoll(PQgetvalue(res, row, 1), NULL, 10),
+			true);
+
+		if (!parse_uuid(PQgetvalue(res, row, 2), s->id))
+			continue;
+		s->open = true;
+		s->none = false;
+		s->started_ms = parse_u64(PQgetvalue(res, row, 3));
+		s->last_ms = parse_u64(PQgetvalue(res, row, 4));
+	}
+	PQclear(res);
+	e->complete = true;
+	e->complete_since = since;
+	e->stats.session_lookups += (uint64_t)n;
+	return WR_OK;
+}
+
+/*
  * The visitors of this batch whose session is not in memory: one query
  * for all of them, for sessions that could still be open at the batch's
  * earliest event.
@@ -699,6 +799,9 @@ static enum wr_err lookup_sessions(struct wr_engine *e, struct wr_db *db,
 		/* Mark it as asked for; filled in below if found. */
 		s->none = true;
 		s->batch_gen = e->gen;
+		if (e->complete &&
+		    ev->received_ms >= e->complete_since + WR_SESSION_GAP_MS)
+			continue; /* the cache would have it */
 		array_elem(&sites, ev->site.p, ev->site.len);
 		wr_buf_printf(&visitors, "%s%" PRId64, visitors.len > 1 ? "," : "",
 			      (int64_t)ev->visitor);
@@ -1323,6 +1426,7 @@ enum wr_err wr_engine_prepare(struct wr_engine *e, struct wr_db *db,
 	p->rows.len = p->sdrows.len = p->rdrows.len = p->dead_bytes.len = 0;
 	p->ndead = 0;
 	p->events = 0;
+	p->gate = NULL;
 	p->rc = WR_OK;
 	e->strs.len = 0;
 	e->nsd = e->nrd = e->nrv = 0;
@@ -1331,18 +1435,39 @@ enum wr_err wr_engine_prepare(struct wr_engine *e, struct wr_db *db,
 		memset(e->rd_slots, 0, (e->rd_mask + 1) * sizeof(*e->rd_slots));
 	if (e->rv_slots)
 		memset(e->rv_slots, 0, (e->rv_mask + 1) * sizeof(*e->rv_slots));
-	/* The cache is bounded: emptied (and re-read as needed) rather
-	 * than grown. The caller drains its pipeline first
-	 * (wr_engine_cache_full), so nothing in flight depends on it. */
-	if (e->sess.n + b->n > e->sess.max)
-		sess_clear(&e->sess);
+	decode_all(e, b);
+	uint64_t tmin = UINT64_MAX;
+
+	for (i = 0; i < b->n; i++)
+		if (!e->ev_state[i] && e->ev[i].received_ms < tmin)
+			tmin = e->ev[i].received_ms;
+	if (tmin == UINT64_MAX)
+		tmin = alog_now_ms();
+	uint64_t horizon = tmin > WR_SESSION_GAP_MS ? tmin - WR_SESSION_GAP_MS
+						    : 0;
+	/*
+	 * The cache is bounded. When full, the sessions that ended before
+	 * this batch go (still complete above the new horizon); if that is
+	 * not enough it is emptied and re-read as needed. The caller has
+	 * drained its pipeline first (wr_engine_cache_full): nothing in
+	 * flight depends on what goes.
+	 */
+	if (e->sess.n + b->n > e->sess.max) {
+		sess_sweep(&e->sess, horizon);
+		if (e->complete && horizon > e->complete_since)
+			e->complete_since = horizon;
+		if (e->sess.n + b->n > e->sess.max)
+			wr_engine_reset(e);
+	}
 	if (e->sites.n > SITES_MAX) {
-		sess_clear(&e->sess);
+		wr_engine_reset(e);
 		site_tab_free(&e->sites);
 	}
+	if (!e->complete && !e->load_refused && e->sess.n == 0 &&
+	    (rc = load_open_sessions(e, db, horizon)) != WR_OK)
+		return rc;
 	if (!e->ndays && (rc = load_partitions(e, db)) != WR_OK)
 		return rc;
-	decode_all(e, b);
 	for (i = 0; i < b->n; i++) {
 		int64_t d;
 		size_t k;
@@ -1423,6 +1548,8 @@ enum wr_err wr_commit(struct wr_db *db, struct wr_prepared *p)
 		    WR_OK)
 			goto fail;
 	p->ns_copy = alog_mono_ns() - t1;
+	if (p->gate)
+		p->gate(p->gate_arg);
 
 	t1 = alog_mono_ns();
 	if (p->sdrows.len &&

@@ -51,6 +51,7 @@ struct worker {
 	bool busy;     /* holds a batch main has not collected yet */
 	bool started;  /* the worker has taken it */
 	bool done;     /* prep.rc is the outcome */
+	uint64_t seq;  /* submission order */
 	bool quit;
 	pthread_cond_t cv;
 };
@@ -78,10 +79,12 @@ static struct {
 	struct worker workers[CONNECTIONS_MAX];
 	unsigned nworkers;
 	unsigned inflight;
+	uint64_t seq;
 	pthread_mutex_t mu;
-	pthread_cond_t done_cv;
+	pthread_cond_t done_cv, gate_cv;
 } W = { .mu = PTHREAD_MUTEX_INITIALIZER,
-	.done_cv = PTHREAD_COND_INITIALIZER };
+	.done_cv = PTHREAD_COND_INITIALIZER,
+	.gate_cv = PTHREAD_COND_INITIALIZER };
 
 static volatile sig_atomic_t stopping;
 
@@ -101,7 +104,7 @@ static void usage(FILE *f)
 		"       alog-writer status  --db CONNINFO [--log NAME=DIR ...]\n"
 		"\n"
 		"run options:\n"
-		"  --batch N             records per transaction (5000)\n"
+		"  --batch N             records per transaction (20000)\n"
 		"  --retention-days N    days of events kept (90)\n"
 		"  --partitions-ahead N  daily partitions made ahead (7)\n"
 		"  --uap FILE            uap-core regexes.yaml\n"
@@ -473,7 +476,9 @@ static void progress(bool force)
 	const struct wr_stats *s = wr_engine_stats(W.engine);
 	uint64_t now = alog_now_ms();
 
-	if (!force && (now - last_ms < PROGRESS_MS || s->events == last_events))
+	if (s->events == last_events && (last_ms || !force))
+		return; /* nothing new to say */
+	if (!force && now - last_ms < PROGRESS_MS)
 		return;
 	wr_log_info("%" PRIu64 " events in %" PRIu64 " batches, %" PRIu64
 		    " dead letters, %" PRIu64 " careful batches; user agents"
@@ -493,6 +498,36 @@ static void progress(bool force)
 }
 
 /* ---- The pipeline ------------------------------------------------------------ */
+
+/*
+ * wr_prepared.gate: a batch's upserts and commit wait until every batch
+ * submitted before it has finished. Its COPY of events rows (new rows
+ * nobody else touches) has already overlapped theirs. Without this, batch
+ * k+1 could reach its offset compare-and-set before batch k took the row,
+ * and see k's start; and waiting for k's commit after taking row locks
+ * that k needs would deadlock where PostgreSQL cannot see it.
+ */
+static void gate(void *arg)
+{
+	struct worker *self = arg;
+	unsigned i;
+
+	pthread_mutex_lock(&W.mu);
+	for (;;) {
+		bool wait = false;
+
+		for (i = 0; i < W.nworkers; i++) {
+			const struct worker *o = &W.workers[i];
+
+			if (o != self && o->busy && !o->done && o->seq < self->seq)
+				wait = true;
+		}
+		if (!wait)
+			break;
+		pthread_cond_wait(&W.gate_cv, &W.mu);
+	}
+	pthread_mutex_unlock(&W.mu);
+}
 
 static void *worker_main(void *arg)
 {
@@ -520,6 +555,7 @@ static void *worker_main(void *arg)
 		pthread_mutex_lock(&W.mu);
 		w->done = true;
 		pthread_cond_signal(&W.done_cv);
+		pthread_cond_broadcast(&W.gate_cv);
 	}
 	pthread_mutex_unlock(&W.mu);
 	return NULL;
@@ -662,6 +698,9 @@ static struct worker *idle_worker(void)
 static void submit(struct worker *w, size_t log)
 {
 	pthread_mutex_lock(&W.mu);
+	w->prep.gate = gate;
+	w->prep.gate_arg = w;
+	w->seq = ++W.seq;
 	w->log = log;
 	w->busy = true;
 	w->started = w->done = false;
@@ -917,6 +956,8 @@ static int cmd_status(void)
 	PGresult *res;
 	int row;
 
+	if (W.logs_root)
+		scan_root();
 	if (wr_db_connect(&W.db) != WR_OK) {
 		wr_log_error("PostgreSQL: %s", W.db.errmsg);
 		return 1;
@@ -1008,7 +1049,7 @@ int main(int argc, char **argv)
 	cmd = argv[1];
 	W.cfg.conninfo = getenv("ALOG_WRITER_DB");
 	W.cfg.uap_path = "/usr/share/uap-core/regexes.yaml";
-	W.cfg.batch = 5000;
+	W.cfg.batch = 20000;
 	W.cfg.connections = 2;
 	W.cfg.retention_days = 90;
 	W.cfg.partitions_ahead = 7;

@@ -5,7 +5,8 @@ In one run, on one private PostgreSQL 15 (tests/pg_private.py):
 
  1. writer_gen fills a log with N realistic events (default 10,000,000;
     --active visitors at a time, each sending 1..15 events: sessions as real
-    traffic makes them);
+    traffic makes them; receive times spread over the last --span-hours, a
+    backlog of a day by default);
  2. alog-writer writes the log into a freshly migrated database: decode,
     user agents, sources, sessions, hll rollups, offsets, one transaction per
     batch (rows/s = events / wall time of `alog-writer run --idle-exit`);
@@ -60,6 +61,7 @@ def main():
     ap.add_argument("--dir", required=True, help="scratch directory")
     ap.add_argument("--events", type=int, default=10_000_000)
     ap.add_argument("--active", type=int, default=2000)
+    ap.add_argument("--span-hours", type=int, default=24)
     ap.add_argument("--batch", type=int, default=20000)
     ap.add_argument("--connections", type=int, default=2)
     ap.add_argument("--json")
@@ -76,13 +78,14 @@ def main():
                   "wal_compression = on\n")
     pg.init()
     pg.start()
-    result = {"events": args.events, "batch": args.batch,
+    result = {"events": args.events, "span_hours": args.span_hours,
+              "batch": args.batch,
               "connections": args.connections, "active": args.active}
     try:
         log = os.path.join(root, "log")
         t, _ = timed(lambda: subprocess.run(
             [args.gen, log, str(args.events), "--active", str(args.active),
-             "--quiet"], check=True))
+             "--span-hours", str(args.span_hours), "--quiet"], check=True))
         print(f"log: {args.events} events generated in {t:.1f} s")
 
         pg.createdb("writer")
