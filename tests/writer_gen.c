@@ -44,17 +44,19 @@ static uint64_t rnd(void)
 
 #define PICK(a) (a[rnd() % (sizeof(a) / sizeof(a[0]))])
 
+/* Browser versions vary by visitor (%u: major, build): about 2,000
+ * distinct agents, as a real day of traffic has, not 10. */
 static const char *const agents[] = {
-	"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
-	"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15",
-	"Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1",
-	"Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.43 Mobile Safari/537.36",
-	"Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0",
-	"Mozilla/5.0 (iPad; CPU OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.6 Mobile/15E148 Safari/604.1",
-	"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0.0.0 Safari/537.36 Edg/119.0.2151.97",
-	"Mozilla/5.0 (Linux; Android 13; SM-X200) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/118.0.0.0 Safari/537.36",
+	"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/%u.0.%u.0 Safari/537.36",
+	"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.%u Safari/605.1.%u",
+	"Mozilla/5.0 (iPhone; CPU iPhone OS 17_%u like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E%u Safari/604.1",
+	"Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/%u.0.%u.43 Mobile Safari/537.36",
+	"Mozilla/5.0 (X11; Linux x86_64; rv:%u.0) Gecko/20100101 Firefox/%u.0",
+	"Mozilla/5.0 (iPad; CPU OS 16_%u like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.6 Mobile/15E%u Safari/604.1",
+	"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/%u.0.0.0 Safari/537.36 Edg/119.0.%u.97",
+	"Mozilla/5.0 (Linux; Android 13; SM-X200) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/%u.0.%u.0 Safari/537.36",
 	"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
-	"Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:120.0) Gecko/20100101 Firefox/120.0",
+	"Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:%u.0) Gecko/20100101 Firefox/%u.0",
 };
 
 static const char *const paths[] = {
@@ -158,7 +160,7 @@ int main(int argc, char **argv)
 
 		for (; n < batch && i < count; n++, i++) {
 			struct alog_event e;
-			char url[512], site[48], host[64], props[128];
+			char url[512], site[48], host[64], props[128], ua[256];
 			uint64_t v;
 			uint64_t id_rand = rnd();
 			size_t len;
@@ -241,7 +243,17 @@ int main(int argc, char **argv)
 			e.site = S(site);
 			e.url = S(url);
 			e.referrer = S(PICK(referrers));
-			e.user_agent = S(agents[v % 10]);
+			{
+				unsigned variant = (unsigned)(v % 2000);
+
+				/* The format is one of the table's. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+				snprintf(ua, sizeof(ua), agents[v % 10],
+					 100 + variant % 31, variant);
+#pragma GCC diagnostic pop
+				e.user_agent = S(ua);
+			}
 			e.language = S("en-US");
 			e.has_screen = true;
 			e.screen_w = 1920;
