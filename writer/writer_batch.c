@@ -705,6 +705,29 @@ static void array_elem(struct wr_buf *b, const char *p, size_t len)
 	wr_buf_put(b, "\"", 1);
 }
 
+/* Put the sessions of a query's rows (site, visitor, session id, started
+ * ms, last seen ms) in the cache as open. */
+static void cache_sessions(struct wr_engine *e, const PGresult *res)
+{
+	int row;
+
+	for (row = 0; row < PQntuples(res); row++) {
+		const char *site = PQgetvalue(res, row, 0);
+		uint32_t sid = site_intern(&e->sites, site, strlen(site));
+		struct sess *s = sess_find(
+			&e->sess, sid,
+			(uint64_t)strtoll(PQgetvalue(res, row, 1), NULL, 10),
+			true);
+
+		if (!parse_uuid(PQgetvalue(res, row, 2), s->id))
+			continue;
+		s->open = true;
+		s->none = false;
+		s->started_ms = parse_u64(PQgetvalue(res, row, 3));
+		s->last_ms = parse_u64(PQgetvalue(res, row, 4));
+	}
+}
+
 /*
  * After a reset: load every session that may still be open at since into
  * the cache and mark it complete, unless there are more than half the
@@ -719,7 +742,7 @@ static enum wr_err load_open_sessions(struct wr_engine *e, struct wr_db *db,
 	PGresult *res;
 	enum wr_err rc;
 	size_t max = e->sess.max / 2;
-	int row, n;
+	int n;
 
 	wr_copy_time(&t, since);
 	snprintf(ts, sizeof(ts), "%.*s", (int)t.len, t.p);
@@ -742,21 +765,7 @@ static enum wr_err load_open_sessions(struct wr_engine *e, struct wr_db *db,
 		PQclear(res);
 		return WR_OK;
 	}
-	for (row = 0; row < n; row++) {
-		const char *site = PQgetvalue(res, row, 0);
-		uint32_t sid = site_intern(&e->sites, site, strlen(site));
-		struct sess *s = sess_find(
-			&e->sess, sid,
-			(uint64_t)strtoll(PQgetvalue(res, row, 1), NULL, 10),
-			true);
-
-		if (!parse_uuid(PQgetvalue(res, row, 2), s->id))
-			continue;
-		s->open = true;
-		s->none = false;
-		s->started_ms = parse_u64(PQgetvalue(res, row, 3));
-		s->last_ms = parse_u64(PQgetvalue(res, row, 4));
-	}
+	cache_sessions(e, res);
 	PQclear(res);
 	e->complete = true;
 	e->complete_since = since;
@@ -778,7 +787,6 @@ static enum wr_err lookup_sessions(struct wr_engine *e, struct wr_db *db,
 	enum wr_err rc = WR_OK;
 	PGresult *res = NULL;
 	char since[64];
-	int row;
 
 	wr_buf_put(&sites, "{", 1);
 	wr_buf_put(&visitors, "{", 1);
@@ -836,21 +844,7 @@ static enum wr_err lookup_sessions(struct wr_engine *e, struct wr_db *db,
 	if (rc != WR_OK)
 		goto out;
 	e->stats.session_lookups += want;
-	for (row = 0; row < PQntuples(res); row++) {
-		const char *site = PQgetvalue(res, row, 0);
-		uint32_t sid = site_intern(&e->sites, site, strlen(site));
-		struct sess *s = sess_find(
-			&e->sess, sid,
-			(uint64_t)strtoll(PQgetvalue(res, row, 1), NULL, 10),
-			true);
-
-		if (!parse_uuid(PQgetvalue(res, row, 2), s->id))
-			continue;
-		s->none = false;
-		s->open = true;
-		s->started_ms = parse_u64(PQgetvalue(res, row, 3));
-		s->last_ms = parse_u64(PQgetvalue(res, row, 4));
-	}
+	cache_sessions(e, res);
 	PQclear(res);
 out:
 	wr_buf_free(&sites);
