@@ -5,7 +5,7 @@
  *   writer_gen DIR COUNT [--seed N] [--sites N] [--visitors N]
  *              [--rate EVENTS_PER_S] [--bad-every N] [--age-days D]
  *              [--batch N] [--first-offset N] [--active N]
- *              [--span-hours H] [--quiet]
+ *              [--span-hours H] [--segment-mb N] [--quiet]
  *
  * Events are page views (most), custom events, conversions with revenue,
  * funnel steps and engagement, from a pool of visitors on a few sites
@@ -97,7 +97,7 @@ int main(int argc, char **argv)
 	uint64_t count, seed = 1, sites = 3, visitors = 0, rate = 0;
 	uint64_t bad_every = 0, age_days = 0, batch = 256, good = 0, bad = 0;
 	uint64_t first_offset = 0, active = 0, next_visitor = 0, span_hours = 0;
-	uint64_t span_start = 0;
+	uint64_t span_start = 0, segment_mb = 0;
 	static uint64_t slot_visitor[65536], slot_left[65536];
 	uint64_t i, t0;
 	bool quiet = false;
@@ -130,6 +130,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[a], "--first-offset")) dst = &first_offset;
 		else if (!strcmp(argv[a], "--active")) dst = &active;
 		else if (!strcmp(argv[a], "--span-hours")) dst = &span_hours;
+		else if (!strcmp(argv[a], "--segment-mb")) dst = &segment_mb;
 		if (!dst || a + 1 >= argc) {
 			fprintf(stderr, "writer_gen: bad option %s\n", argv[a]);
 			return 2;
@@ -148,6 +149,10 @@ int main(int argc, char **argv)
 	alog_log_options_init(&opts);
 	opts.create = true;
 	opts.first_offset = first_offset;
+	if (segment_mb) {
+		opts.segment_bytes_max = segment_mb << 20;
+		opts.record_bytes_max = 64 * 1024; /* events are <= 16 KiB */
+	}
 	log = alog_log_open(argv[1], &opts, &err);
 	if (!log) {
 		fprintf(stderr, "writer_gen: %s: %s\n", argv[1],

@@ -15,6 +15,8 @@ the writer must dead-letter). Scenarios:
              partitions ahead, the consumer checkpoint file, a gap
   cache      a small session cache (swept, emptied, looked up again) gives
              the same sessions as a large one over a backlog of hours
+  damage     a damaged record in a sealed segment: skipped, dead-lettered as
+             a lost range, the rest written
   crash      kill -9 of the writer at random moments under load, many times,
              then PostgreSQL restarted (immediate) and stopped for a while
              under load: every record exactly once, rollups equal a recount
@@ -26,6 +28,7 @@ import argparse
 import datetime
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -380,6 +383,43 @@ def scenario_cache(pg):
           " gives")
 
 
+def scenario_damage(pg):
+    """A damaged record in a sealed segment of the log: the writer skips
+    the damaged range, dead-letters it (offsets and why, no bytes) and
+    writes everything else."""
+    db = "damage"
+    pg.createdb(db)
+    writer(pg, db, "migrate")
+    d = f"{TMP}/damage"
+    good, bad = gen(d, 12000, "--seed", 5, "--segment-mb", 1)
+    segs = sorted(f for f in os.listdir(d) if f.endswith(".seg"))
+    check(len(segs) >= 3, f"damage: the log has sealed segments ({len(segs)})")
+    with open(os.path.join(d, segs[0]), "r+b") as f:
+        f.seek(300000)
+        b = f.read(1)
+        f.seek(300000)
+        f.write(bytes([b[0] ^ 0x5A]))
+    rc, out = writer(pg, db, "run", "--log", f"dmg={d}", "--idle-exit")
+    check(rc == 0 and "damaged records" in out,
+          "damage: the writer reports the damaged range and goes on")
+    row = pg.val(db, "SELECT count(*), min(reason) FROM dead_letters WHERE"
+                     " record IS NULL")
+    n, reason = row.split("|")
+    m = re.search(r"offsets (\d+)\.\.(\d+) lost", reason or "")
+    check(n == "1" and m is not None,
+          f"damage: one dead letter for the lost range ({reason})")
+    if m:
+        lo, hi = int(m.group(1)), int(m.group(2))
+        rows = int(pg.val(db, "SELECT count(*) FROM events"))
+        outside = int(pg.val(db, f"SELECT count(*) FROM events WHERE"
+                                 f" log_offset BETWEEN {lo} AND {hi}"))
+        check(rows == good - (hi - lo + 1) and outside == 0,
+              f"damage: every record outside {lo}..{hi} written once "
+              f"({rows} rows)")
+    check(pg.val(db, "SELECT next_offset FROM consumer_offsets") ==
+          str(good + bad), "damage: the offset is past the whole log")
+
+
 def scenario_crash(pg):
     db = "crash"
     pg.createdb(db)
@@ -460,7 +500,7 @@ def main():
         pg.start()
         for name, fn in [("migrate", scenario_migrate),
                          ("drift", scenario_drift), ("e2e", scenario_e2e),
-                         ("cache", scenario_cache),
+                         ("cache", scenario_cache), ("damage", scenario_damage),
                          ("crash", scenario_crash)]:
             if ARGS.only and name not in ARGS.only.split(","):
                 continue
