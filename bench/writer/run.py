@@ -25,6 +25,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -70,10 +71,12 @@ def main():
     root = os.path.join(args.dir, "writer-bench")
     shutil.rmtree(root, ignore_errors=True)
     os.makedirs(root)
-    os.chmod(args.dir, 0o755)
-    os.chmod(root, 0o755)
     # The server gets the settings a host that ingests would have.
-    pg = Postgres(os.path.join(root, "pg"),
+    # The server's files live under /tmp: the postgres user it runs as
+    # may not be allowed into the checkout (a home directory, say).
+    pgroot = tempfile.mkdtemp(prefix="alog-writer-bench-pg-")
+    os.chmod(pgroot, 0o755)
+    pg = Postgres(os.path.join(pgroot, "pg"),
                   "max_wal_size = 8GB\ncheckpoint_timeout = 15min\n"
                   "wal_compression = on\n")
     pg.init()
@@ -165,6 +168,7 @@ def main():
         pg.stop()
         pg.kill()
         shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(pgroot, ignore_errors=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)
