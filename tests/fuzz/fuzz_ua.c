@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "writer_ua.h"
+#include "fuzz_utf8.h"
 
 #define REGEXES_YAML "/usr/share/uap-core/regexes.yaml"
 
@@ -57,49 +58,6 @@ static void setup(void)
 	if (!cache || !collide)
 		abort();
 	ua_cache_set_hash(collide, same_hash);
-}
-
-/* Whether s[0..len) is UTF-8 by RFC 3629: no overlongs, no surrogates,
- * nothing above U+10FFFF. Our own, not the parser's. */
-static bool utf8_ok(const unsigned char *s, size_t len)
-{
-	size_t i = 0;
-
-	while (i < len) {
-		unsigned char c = s[i];
-		uint32_t cp;
-		size_t n;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if ((c & 0xe0) == 0xc0) {
-			n = 2;
-			cp = c & 0x1f;
-		} else if ((c & 0xf0) == 0xe0) {
-			n = 3;
-			cp = c & 0x0f;
-		} else if ((c & 0xf8) == 0xf0) {
-			n = 4;
-			cp = c & 0x07;
-		} else {
-			return false;
-		}
-		if (len - i < n)
-			return false;
-		for (size_t k = 1; k < n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) ||
-		    (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += n;
-	}
-	return true;
 }
 
 static void check_field(const char *f, bool nonempty)
