@@ -343,6 +343,12 @@ def scenario_e2e(pg):
     check_sessions(pg, db, "e2e resume")
     check_rollups(pg, db, "e2e resume")
 
+    # A log that is not there: a clear error, exit 1.
+    rc, out = writer(pg, db, "run", "--log", f"missing={TMP}/no-such-log",
+                     "--idle-exit")
+    check(rc == 1 and "no-such-log" in out,
+          "e2e: a log that cannot be read stops the writer (exit 1)")
+
     # A gap: the log starts above what the database needs.
     g = f"{TMP}/e2e-gap"
     gen(g, 10, "--first-offset", 1000)

@@ -232,7 +232,8 @@ static void sleep_ms(uint64_t ms)
 
 /* Place one log: its row in consumer_offsets (new logs start at their
  * first retained record) and a cursor at the database's offset. Returns 0,
- * -1 on a database error, -2 on a gap. */
+ * -1 on a database error, -2 on a gap (or the database ahead of the log),
+ * -3 when the log cannot be read at all. */
 static int place_log(struct wr_log *l)
 {
 	struct alog_log_info info;
@@ -247,7 +248,7 @@ static int place_log(struct wr_log *l)
 	if (err < 0) {
 		wr_log_error("log %s (%s): %s", l->name, l->dir,
 			     alog_strerror(err));
-		return -2;
+		return -3;
 	}
 	free(info.segments);
 	snprintf(start, sizeof(start), "%" PRIu64, info.start_offset);
@@ -273,9 +274,15 @@ static int place_log(struct wr_log *l)
 	if (!l->cur) {
 		wr_log_error("log %s: cursor at %" PRIu64 ": %s", l->name,
 			     l->next, alog_strerror(err));
-		return -2;
+		return err == -ERANGE ? -2 : -3;
 	}
 	return 0;
+}
+
+/* The exit status for a place_log() result that is not a database error. */
+static int place_status(int rc)
+{
+	return rc == -2 ? 2 : 1;
 }
 
 /*
@@ -309,8 +316,8 @@ static int connect_all(void)
 				goto retry;
 			for (i = 0; i < W.nlogs && rc == 0; i++)
 				rc = place_log(&W.logs[i]);
-			if (rc == -2)
-				return 2;
+			if (rc == -2 || rc == -3)
+				return place_status(rc);
 			if (rc == 0)
 				return 0;
 		}
@@ -751,7 +758,7 @@ static int recover(void)
 		wr_log_error("PostgreSQL: %s", W.db.errmsg);
 		return connect_all();
 	}
-	return rc == -2 ? 2 : 0;
+	return rc ? place_status(rc) : 0;
 }
 
 /* The careful path for a log whose batch PostgreSQL refused: nothing in
@@ -793,8 +800,17 @@ static int step_log(size_t li)
 	enum wr_err er;
 	int n;
 
-	if (!l->cur && place_log(l) < 0)
-		return 102;
+	if (!l->cur && (n = place_log(l)) < 0) {
+		if (n != -1)
+			return 100 + place_status(n);
+		if (err_rank(WR_ERR_CONN) > err_rank(F.worst)) {
+			F.worst = WR_ERR_CONN;
+			snprintf(F.errmsg, sizeof(F.errmsg), "%s",
+				 W.db.errmsg);
+		}
+		F.failed_self = true;
+		return -1;
+	}
 	if (l->careful_until > l->next) {
 		drain();
 		if (F.worst != WR_OK)
