@@ -193,8 +193,9 @@ struct wr_prepared {
 	/* Called by wr_commit after the events rows are in and before the
 	 * session and rollup upserts (NULL: none): waits until every batch
 	 * started before this one has finished, so that upserts and commits
-	 * go in order and only the COPYs overlap. */
-	void (*gate)(void *arg);
+	 * go in order and only the COPYs overlap. false: it waited too long
+	 * (the transaction is rolled back and retried). */
+	bool (*gate)(void *arg);
 	void *gate_arg;
 	/* set by wr_commit */
 	enum wr_err rc;

@@ -1542,8 +1542,12 @@ enum wr_err wr_commit(struct wr_db *db, struct wr_prepared *p)
 		    WR_OK)
 			goto fail;
 	p->ns_copy = alog_mono_ns() - t1;
-	if (p->gate)
-		p->gate(p->gate_arg);
+	if (p->gate && !p->gate(p->gate_arg)) {
+		snprintf(db->errmsg, sizeof(db->errmsg),
+			 "waited too long for the batch before this one");
+		rc = WR_ERR_RETRY;
+		goto fail;
+	}
 
 	t1 = alog_mono_ns();
 	if (p->sdrows.len &&

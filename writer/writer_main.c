@@ -35,6 +35,7 @@
 #define CHECKPOINT_MS 1000
 #define PROGRESS_MS 30000
 #define CONNECTIONS_MAX 8
+#define GATE_WAIT_S 60
 
 /*
  * A connection that commits prepared batches. The main thread prepares
@@ -514,11 +515,21 @@ static void progress(bool force)
  * and see k's start; and waiting for k's commit after taking row locks
  * that k needs would deadlock where PostgreSQL cannot see it.
  */
-static void gate(void *arg)
+static bool gate(void *arg)
 {
 	struct worker *self = arg;
+	struct timespec until;
+	bool ok = true;
 	unsigned i;
 
+	/*
+	 * Bounded: this transaction holds its new events rows while it
+	 * waits, and a batch before it that needs one of them (the same
+	 * event id twice in the log) would wait for us where PostgreSQL's
+	 * deadlock detector cannot see it. Giving up rolls this one back.
+	 */
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += GATE_WAIT_S;
 	pthread_mutex_lock(&W.mu);
 	for (;;) {
 		bool wait = false;
@@ -531,9 +542,14 @@ static void gate(void *arg)
 		}
 		if (!wait)
 			break;
-		pthread_cond_wait(&W.gate_cv, &W.mu);
+		if (pthread_cond_timedwait(&W.gate_cv, &W.mu, &until) ==
+		    ETIMEDOUT) {
+			ok = false;
+			break;
+		}
 	}
 	pthread_mutex_unlock(&W.mu);
+	return ok;
 }
 
 static void *worker_main(void *arg)
