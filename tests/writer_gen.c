@@ -5,7 +5,7 @@
  *   writer_gen DIR COUNT [--seed N] [--sites N] [--visitors N]
  *              [--rate EVENTS_PER_S] [--bad-every N] [--age-days D]
  *              [--batch N] [--first-offset N] [--active N]
- *              [--span-hours H] [--segment-mb N] [--quiet]
+ *              [--span-hours H] [--segment-mb N] [--dup-at N] [--quiet]
  *
  * Events are page views (most), custom events, conversions with revenue,
  * funnel steps and engagement, from a pool of visitors on a few sites
@@ -97,7 +97,9 @@ int main(int argc, char **argv)
 	uint64_t count, seed = 1, sites = 3, visitors = 0, rate = 0;
 	uint64_t bad_every = 0, age_days = 0, batch = 256, good = 0, bad = 0;
 	uint64_t first_offset = 0, active = 0, next_visitor = 0, span_hours = 0;
-	uint64_t span_start = 0, segment_mb = 0;
+	uint64_t span_start = 0, segment_mb = 0, dup_at = 0;
+	uint8_t last_id[16] = { 0 };
+	uint64_t last_ms = 0;
 	static uint64_t slot_visitor[65536], slot_left[65536];
 	uint64_t i, t0;
 	bool quiet = false;
@@ -131,6 +133,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[a], "--active")) dst = &active;
 		else if (!strcmp(argv[a], "--span-hours")) dst = &span_hours;
 		else if (!strcmp(argv[a], "--segment-mb")) dst = &segment_mb;
+		else if (!strcmp(argv[a], "--dup-at")) dst = &dup_at;
 		if (!dst || a + 1 >= argc) {
 			fprintf(stderr, "writer_gen: bad option %s\n", argv[a]);
 			return 2;
@@ -236,6 +239,14 @@ int main(int argc, char **argv)
 				memcpy(e.id + 9, &be, 7);
 				e.id[15] ^= (uint8_t)i;
 			}
+			/* --dup-at N: record N repeats record N-1's id and
+			 * time, as a broken edge might. */
+			if (dup_at && i == dup_at) {
+				memcpy(e.id, last_id, 16);
+				e.received_ms = last_ms;
+			}
+			memcpy(last_id, e.id, 16);
+			last_ms = e.received_ms;
 			/* Visitor hash: stable per visitor and seed. */
 			e.visitor = (v + 1) * 0x9e3779b97f4a7c15ull ^
 				    (seed << 32);

@@ -17,6 +17,8 @@ the writer must dead-letter). Scenarios:
              the same sessions as a large one over a backlog of hours
   damage     a damaged record in a sealed segment: skipped, dead-lettered as
              a lost range, the rest written
+  duplicate  one event id twice, in two batches in flight together: the
+             first written, the second dead-lettered, no hang
   crash      kill -9 of the writer at random moments under load, many times,
              then PostgreSQL restarted (immediate) and stopped for a while
              under load: every record exactly once, rollups equal a recount
@@ -426,6 +428,34 @@ def scenario_damage(pg):
           str(good + bad), "damage: the offset is past the whole log")
 
 
+def scenario_duplicate(pg):
+    """The same event id (and time) twice in the log, at the end of one
+    batch and the start of the next, in flight together: whichever way
+    their transactions meet (the later one's ordering gate gives up after
+    ALOG_WRITER_GATE_WAIT_S, or PostgreSQL refuses the second row), the
+    writer finishes, writes the first and dead-letters the second."""
+    db = "dup"
+    pg.createdb(db)
+    writer(pg, db, "migrate")
+    d = f"{TMP}/dup"
+    good, bad = gen(d, 4000, "--seed", 9, "--dup-at", 1000)
+    env = dict(os.environ, ALOG_WRITER_GATE_WAIT_S="3")
+    p = subprocess.run([ARGS.writer, "run", "--db", pg.conninfo(db), "--log",
+                        f"dup={d}", "--idle-exit", "--batch", "1000"],
+                       capture_output=True, text=True, timeout=300, env=env)
+    check(p.returncode == 0, "duplicate: the writer finishes (exit 0)")
+    row = pg.val(db, "SELECT count(*), count(DISTINCT event_id),"
+                     " (SELECT string_agg(log_offset || ': ' || left(reason,"
+                     " 60), '; ') FROM dead_letters) FROM events")
+    n, distinct, dead = row.split("|")
+    check(n == "3999" and distinct == "3999" and dead.startswith("1000: ")
+          and "duplicate key" in dead,
+          f"duplicate: the first is written, the second dead-lettered "
+          f"({n} rows; {dead})")
+    check(pg.val(db, "SELECT next_offset FROM consumer_offsets") == "4000",
+          "duplicate: the offset is past the whole log")
+
+
 def scenario_crash(pg):
     db = "crash"
     pg.createdb(db)
@@ -507,6 +537,7 @@ def main():
         for name, fn in [("migrate", scenario_migrate),
                          ("drift", scenario_drift), ("e2e", scenario_e2e),
                          ("cache", scenario_cache), ("damage", scenario_damage),
+                         ("duplicate", scenario_duplicate),
                          ("crash", scenario_crash)]:
             if ARGS.only and name not in ARGS.only.split(","):
                 continue

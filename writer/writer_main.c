@@ -81,6 +81,7 @@ static struct {
 	unsigned nworkers;
 	unsigned inflight;
 	uint64_t seq;
+	unsigned gate_wait_s;
 	pthread_mutex_t mu;
 	pthread_cond_t done_cv, gate_cv;
 } W = { .mu = PTHREAD_MUTEX_INITIALIZER,
@@ -529,7 +530,7 @@ static bool gate(void *arg)
 	 * deadlock detector cannot see it. Giving up rolls this one back.
 	 */
 	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += GATE_WAIT_S;
+	until.tv_sec += W.gate_wait_s;
 	pthread_mutex_lock(&W.mu);
 	for (;;) {
 		bool wait = false;
@@ -888,6 +889,13 @@ static int cmd_run(void)
 	}
 	if ((rc = connect_all()) != 0)
 		return rc;
+	/* ALOG_WRITER_GATE_WAIT_S: tests shorten the gate's bound. */
+	W.gate_wait_s = GATE_WAIT_S;
+	if (getenv("ALOG_WRITER_GATE_WAIT_S"))
+		W.gate_wait_s = (unsigned)strtoul(
+			getenv("ALOG_WRITER_GATE_WAIT_S"), NULL, 10);
+	if (W.gate_wait_s == 0 || W.gate_wait_s > 3600)
+		W.gate_wait_s = GATE_WAIT_S;
 	if (workers_start(W.cfg.connections) < 0)
 		return 1;
 	wr_log_info("writing %zu logs into PostgreSQL over %u connections",
