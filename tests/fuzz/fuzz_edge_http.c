@@ -24,6 +24,19 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct edge_server srv;
+static char dir[64];
+
+/* The server's log and config go with the process (the log stays open in
+ * the worker threads until then; unlinked files are fine). */
+static void remove_dir(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0) {
+		/* nothing more to do on the way out */
+	}
+}
 static uint16_t port;
 
 static void start_server(void)
@@ -35,7 +48,7 @@ static void start_server(void)
 		"\"sites\":[{\"id\":\"example\",\"domains\":[\"example.com\"]},"
 		"{\"id\":\"k\",\"write_key\":\"w\",\"keep_dnt\":true,"
 		"\"bots\":\"flag\"}]}";
-	char dir[64], path[256], err[256];
+	char path[256], err[256];
 	struct sockaddr_in sa;
 	socklen_t sl = sizeof(sa);
 	FILE *f;
@@ -45,6 +58,7 @@ static void start_server(void)
 	snprintf(path, sizeof(path), "rm -rf %s && mkdir -p %s", dir, dir);
 	if (system(path) != 0)
 		abort();
+	atexit(remove_dir); /* libFuzzer and the replay both exit() */
 	snprintf(path, sizeof(path), "%s/edge.json", dir);
 	f = fopen(path, "w");
 	if (!f || fputs(cfgjson, f) < 0 || fclose(f) != 0)

@@ -34,6 +34,16 @@ static void write_file(const char *name, const void *buf, size_t len)
 	close(fd);
 }
 
+static void remove_dir(void)
+{
+	char cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0) {
+		/* nothing more to do on the way out */
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const uint8_t id[16] = { 1, 2, 3 };
@@ -53,6 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (!dir[0]) {
 		snprintf(dir, sizeof(dir), "/tmp/alog-fuzz-%d", (int)getpid());
+		atexit(remove_dir); /* libFuzzer and the replay both exit() */
 	}
 	snprintf(cmd, sizeof(cmd), "rm -rf %s && mkdir -p %s", dir, dir);
 	if (system(cmd) != 0)
