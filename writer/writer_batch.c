@@ -300,6 +300,45 @@ static size_t sess_sweep(struct sess_tab *t, uint64_t horizon)
 	return n;
 }
 
+/*
+ * An open-addressing index over an array: slots hold element index + 1
+ * (0: empty), kept at most half full. The caller probes it; it grows here,
+ * rehashing elements 0..n-1 with hash(ctx, k).
+ */
+struct idx_tab {
+	uint32_t *slots;
+	size_t mask;
+};
+
+static void idx_reserve(struct idx_tab *t, size_t n, size_t first_cap,
+			uint64_t (*hash)(const void *ctx, size_t k),
+			const void *ctx)
+{
+	size_t cap, k, i;
+	uint32_t *slots;
+
+	if (t->slots && (n + 1) * 2 <= t->mask + 1)
+		return;
+	cap = t->slots ? (t->mask + 1) * 2 : first_cap;
+	slots = calloc(cap, sizeof(*slots));
+	if (!slots)
+		abort();
+	for (k = 0; k < n; k++) {
+		for (i = hash(ctx, k) & (cap - 1); slots[i]; i = (i + 1) & (cap - 1))
+			;
+		slots[i] = (uint32_t)k + 1;
+	}
+	free(t->slots);
+	t->slots = slots;
+	t->mask = cap - 1;
+}
+
+static void idx_clear(struct idx_tab *t)
+{
+	if (t->slots)
+		memset(t->slots, 0, (t->mask + 1) * sizeof(*t->slots));
+}
+
 /* ---- Per-batch deltas ------------------------------------------------------ */
 
 /* Strings of a batch's deltas live in one buffer, referred to by offset. */
@@ -330,7 +369,7 @@ struct rdelta {
 };
 
 /* A delta's distinct visitors: a chain through rvis, deduplicated by a
- * hash set of (delta, visitor) (rv_slots). */
+ * hash set of (delta, visitor) (rv_idx). */
 struct rvis {
 	uint64_t visitor;
 	uint32_t delta;
@@ -376,12 +415,10 @@ struct wr_engine {
 	size_t nsd, sdcap;
 	struct rdelta *rd;
 	size_t nrd, rdcap;
-	uint32_t *rd_slots; /* index + 1 */
-	size_t rd_mask;
+	struct idx_tab rd_idx; /* rd by key */
 	struct rvis *rv;
 	size_t nrv, rvcap;
-	uint32_t *rv_slots; /* index + 1 */
-	size_t rv_mask;
+	struct idx_tab rv_idx; /* rv by (delta, visitor) */
 	int64_t new_days[64];
 	size_t nnew_days;
 
@@ -456,9 +493,9 @@ void wr_engine_free(struct wr_engine *e)
 	wr_buf_free(&e->sql);
 	free(e->sd);
 	free(e->rd);
-	free(e->rd_slots);
+	free(e->rd_idx.slots);
 	free(e->rv);
-	free(e->rv_slots);
+	free(e->rv_idx.slots);
 	free(e);
 }
 
@@ -889,32 +926,28 @@ static void copy_u64(struct wr_buf *b, uint64_t v, bool present)
 	}
 }
 
+static uint64_t rv_hash(const void *ctx, size_t k)
+{
+	const struct rvis *v = &((const struct wr_engine *)ctx)->rv[k];
+
+	return XXH3_64bits_withSeed(&v->visitor, sizeof(v->visitor), v->delta);
+}
+
+static uint64_t rd_hash(const void *ctx, size_t k)
+{
+	return ((const struct wr_engine *)ctx)->rd[k].hash;
+}
+
 static void visitor_add(struct wr_engine *e, uint32_t delta, uint64_t visitor)
 {
 	uint64_t h = XXH3_64bits_withSeed(&visitor, sizeof(visitor), delta);
+	struct idx_tab *t = &e->rv_idx;
 	size_t i;
 	struct rvis *v;
 
-	if (!e->rv_slots || (e->nrv + 1) * 2 > e->rv_mask + 1) {
-		size_t cap = e->rv_slots ? (e->rv_mask + 1) * 2 : 1 << 16, k;
-		uint32_t *slots = calloc(cap, sizeof(*slots));
-
-		if (!slots)
-			abort();
-		for (k = 0; k < e->nrv; k++) {
-			uint64_t kh = XXH3_64bits_withSeed(&e->rv[k].visitor, 8,
-							   e->rv[k].delta);
-
-			for (i = kh & (cap - 1); slots[i]; i = (i + 1) & (cap - 1))
-				;
-			slots[i] = (uint32_t)k + 1;
-		}
-		free(e->rv_slots);
-		e->rv_slots = slots;
-		e->rv_mask = cap - 1;
-	}
-	for (i = h & e->rv_mask; e->rv_slots[i]; i = (i + 1) & e->rv_mask) {
-		v = &e->rv[e->rv_slots[i] - 1];
+	idx_reserve(t, e->nrv, 1 << 16, rv_hash, e);
+	for (i = h & t->mask; t->slots[i]; i = (i + 1) & t->mask) {
+		v = &e->rv[t->slots[i] - 1];
 		if (v->visitor == visitor && v->delta == delta)
 			return;
 	}
@@ -924,7 +957,7 @@ static void visitor_add(struct wr_engine *e, uint32_t delta, uint64_t visitor)
 	v->delta = delta;
 	v->next = e->rd[delta].first_visitor;
 	e->rd[delta].first_visitor = (uint32_t)++e->nrv;
-	e->rv_slots[i] = (uint32_t)e->nrv;
+	t->slots[i] = (uint32_t)e->nrv;
 }
 
 static void rollup_add(struct wr_engine *e, uint32_t site, uint64_t hour,
@@ -938,24 +971,10 @@ static void rollup_add(struct wr_engine *e, uint32_t site, uint64_t hour,
 	size_t i;
 	struct rdelta *d;
 
-	if (!e->rd_slots || (e->nrd + 1) * 2 > e->rd_mask + 1) {
-		size_t cap = e->rd_slots ? (e->rd_mask + 1) * 2 : 4096, k;
-		uint32_t *slots = calloc(cap, sizeof(*slots));
-
-		if (!slots)
-			abort();
-		for (k = 0; k < e->nrd; k++) {
-			i = e->rd[k].hash & (cap - 1);
-			while (slots[i])
-				i = (i + 1) & (cap - 1);
-			slots[i] = (uint32_t)k + 1;
-		}
-		free(e->rd_slots);
-		e->rd_slots = slots;
-		e->rd_mask = cap - 1;
-	}
-	for (i = h & e->rd_mask; e->rd_slots[i]; i = (i + 1) & e->rd_mask) {
-		d = &e->rd[e->rd_slots[i] - 1];
+	idx_reserve(&e->rd_idx, e->nrd, 4096, rd_hash, e);
+	for (i = h & e->rd_idx.mask; e->rd_idx.slots[i];
+	     i = (i + 1) & e->rd_idx.mask) {
+		d = &e->rd[e->rd_idx.slots[i] - 1];
 		if (d->hash == h && d->site == site && d->dim == dim &&
 		    d->hour_ms == hour && d->value.len == vlen &&
 		    !memcmp(sref_ptr(e, d->value), value ? value : "", vlen))
@@ -969,7 +988,7 @@ static void rollup_add(struct wr_engine *e, uint32_t site, uint64_t hour,
 	d->dim = (uint8_t)dim;
 	d->hour_ms = hour;
 	d->value = sref_put(e, value);
-	e->rd_slots[i] = (uint32_t)++e->nrd;
+	e->rd_idx.slots[i] = (uint32_t)++e->nrd;
 found:
 	if (pv)
 		d->pageviews++;
@@ -1425,10 +1444,8 @@ enum wr_err wr_engine_prepare(struct wr_engine *e, struct wr_db *db,
 	e->strs.len = 0;
 	e->nsd = e->nrd = e->nrv = 0;
 	e->nnew_days = 0;
-	if (e->rd_slots)
-		memset(e->rd_slots, 0, (e->rd_mask + 1) * sizeof(*e->rd_slots));
-	if (e->rv_slots)
-		memset(e->rv_slots, 0, (e->rv_mask + 1) * sizeof(*e->rv_slots));
+	idx_clear(&e->rd_idx);
+	idx_clear(&e->rv_idx);
 	decode_all(e, b);
 	uint64_t tmin = UINT64_MAX;
 
