@@ -98,9 +98,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		start_server();
 	sa.sin_port = htons(port);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
-		abort();
+	/* A loaded machine can refuse a connection now and then (ephemeral
+	 * ports, a full accept queue): retry for up to 10 s, then it is real. */
+	for (int tries = 0;; tries++) {
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd >= 0 &&
+		    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			break;
+		if (tries == 1000) {
+			fprintf(stderr, "cannot connect to the edge: %s\n",
+				strerror(errno));
+			abort();
+		}
+		if (fd >= 0)
+			close(fd);
+		usleep(10000);
+	}
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (size && send(fd, data, size, MSG_NOSIGNAL) < 0) {
 		close(fd);
