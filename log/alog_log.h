@@ -44,6 +44,7 @@ struct alog_log_options {
 	uint32_t batch_bytes_max;      /* group commit buffer (4 MiB) */
 	uint32_t batch_records_max;    /* records per commit (65536) */
 	uint32_t index_interval_bytes; /* 4096 */
+	uint32_t commits_in_flight;    /* fsync mode: batches in flight (4) */
 	uint64_t disk_budget_bytes;    /* 0 = unlimited */
 	uint64_t retention_age_min_ms; /* keep acked segments this long (0) */
 };
@@ -142,6 +143,7 @@ struct alog_log_stats {
 	 * thread) by duration; the last bucket is +Inf. */
 	uint64_t commit_hist[ALOG_LOG_HIST_BUCKETS + 1];
 	uint64_t commit_ns_sum;
+	uint32_t inflight_max; /* most batches in flight at once so far */
 };
 
 /* Snapshot of the log's counters. Thread-safe. */

@@ -2,13 +2,22 @@
  * log_writer.c - open, recover, append (group commit), roll, retain, close.
  *
  * Appenders copy framed records into the "fill" batch under the log mutex
- * and leave. The commit thread swaps the fill batch for the empty one,
- * writes it with io_uring as one linked submission (write, fdatasync, HEAD)
- * and then calls every appender's callback. While one batch is on its way
- * to disk the next one fills up, so the batch size grows with the load:
- * that is the group commit. One write is in flight at a time, so the order
- * on disk is the order of offsets, and a callback with status 0 means every
- * earlier record is durable too.
+ * and leave. The commit thread swaps the fill batch for a spare one and
+ * submits it with io_uring (a write linked to an fdatasync) without
+ * waiting; while batches are on their way to disk the next one fills up,
+ * so the batch size grows with the load: that is the group commit. In
+ * fsync mode up to commits_in_flight batches (4) are in flight at once, so
+ * the device sees several flushes queued instead of one at a time (on
+ * this project's VM disk 2 in flight gave ~3x the commits per second of
+ * 1); an appender that arrives while the commit thread waits for
+ * completions wakes it through an eventfd read queued in the same ring.
+ * Batches complete in any order but are finished strictly in offset
+ * order: the segment index, HEAD and the callbacks advance only once every
+ * earlier batch is durable, so a callback with status 0 still means every
+ * earlier record is durable too. Each batch's fdatasync follows its own
+ * write, so it is durable by its own flush whatever the others did; after
+ * a failure nothing later is acknowledged. Write mode, rolls and the
+ * interval fdatasync keep one batch in flight.
  *
  * Rolling: an appender whose records do not fit in the active segment sets
  * roll_pending and waits. The commit thread creates the next segment (temp,
@@ -28,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/futex.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
@@ -38,6 +48,13 @@
 #include "log_internal.h"
 
 int (*log_fault_fsync_hook)(void);
+
+/* Batches the commit thread may have in flight at most (fsync mode). */
+#define LOG_INFLIGHT_MAX 8
+/* io_uring user data: batch index << 2 | what. */
+#define LOG_UD_WRITE 0u
+#define LOG_UD_SYNC 1u
+#define LOG_UD_KICK 3u
 
 struct log_waiter {
 	alog_durable_fn cb;
@@ -58,6 +75,14 @@ struct log_batch {
 	struct log_segment *seg;
 	uint32_t copiers;        /* appenders still copying into buf (futex) */
 	uint32_t commit_waiting; /* the commit thread sleeps on copiers */
+	/* In flight (commit thread only). */
+	struct log_segment *seal; /* sealed after this batch (a roll) */
+	bool sync;
+	int err;           /* failed before or at submission */
+	int res[2];        /* write, fdatasync */
+	unsigned cqes;     /* completions still to come */
+	uint64_t submit_ns;
+	uint64_t done_ns;
 };
 
 /* An appender waiting for batch space, in arrival order. */
@@ -115,10 +140,23 @@ struct alog_log {
 	pthread_cond_t space_cv;   /* appenders wait for room or a roll */
 	pthread_cond_t durable_cv; /* alog_log_sync waits */
 	struct space_waiter *space_q, *space_q_tail;
-	struct log_batch batches[2];
+	struct log_batch batches[LOG_INFLIGHT_MAX + 1];
+	unsigned nbatches; /* commits_in_flight + 1 */
 	struct log_batch *fill;
-	struct log_waiter *cb; /* durable, callbacks not yet run */
-	uint32_t ncb;          /* (commit thread only) */
+	/* Commit thread only: batches neither filling nor in flight, and
+	 * the batches in flight, oldest first (a ring). */
+	struct log_batch *spare[LOG_INFLIGHT_MAX + 1];
+	unsigned nspare;
+	struct log_batch *inflight[LOG_INFLIGHT_MAX];
+	unsigned if_first, if_count;
+	/* The commit thread, waiting for completions with room for another
+	 * batch, is woken by appenders through kick_fd (an eventfd read
+	 * queued in its ring). io_waiting and kicked are under mu. */
+	int kick_fd;
+	uint64_t kick_val;
+	bool kick_armed;
+	bool io_waiting;
+	bool kicked;
 	uint64_t next_offset;  /* next offset to hand out */
 	uint64_t fill_seg_pos; /* position after fill's last byte */
 	uint64_t fill_seg_cap; /* capacity of the segment fill targets */
@@ -142,6 +180,7 @@ struct alog_log {
 	uint64_t commits, fsyncs, records, bytes;
 	uint64_t commit_hist[ALOG_LOG_HIST_BUCKETS + 1];
 	uint64_t commit_ns_sum;
+	uint32_t inflight_max;
 
 	pthread_mutex_t retain_mu;
 	struct log_segment *active; /* commit thread only, after open */
@@ -162,6 +201,7 @@ void alog_log_options_init(struct alog_log_options *o)
 	o->batch_bytes_max = 4u << 20;
 	o->batch_records_max = 65536;
 	o->index_interval_bytes = 4096;
+	o->commits_in_flight = 4;
 }
 
 const char *alog_strerror(int err)
@@ -215,6 +255,8 @@ static int validate_options(const struct alog_log_options *o)
 	    o->durability != ALOG_DURABLE_WRITE)
 		return -EINVAL;
 	if (o->durability == ALOG_DURABLE_WRITE && o->fsync_interval_ms == 0)
+		return -EINVAL;
+	if (o->commits_in_flight > LOG_INFLIGHT_MAX)
 		return -EINVAL;
 	return 0;
 }
@@ -786,85 +828,6 @@ static int batch_index(struct alog_log *log, struct log_batch *b)
 	return 0;
 }
 
-/*
- * Write buf at pos of fd, then (if sync) fdatasync, then HEAD: one linked
- * io_uring submission, one system call. A short write breaks the link;
- * the rest is then finished with plain calls.
- */
-static void run_callbacks(struct alog_log *log)
-{
-	for (uint32_t i = 0; i < log->ncb; i++)
-		log->cb[i].cb(log->cb[i].arg, 0, log->cb[i].first_offset);
-	log->ncb = 0;
-}
-
-static int commit_write(struct alog_log *log, int fd, const uint8_t *buf,
-			size_t len, uint64_t pos, bool sync,
-			const uint8_t head[LOG_HEAD_BYTES])
-{
-	struct io_uring_sqe *sqe;
-	struct io_uring_cqe *cqe;
-	int nr = 0, res[3] = { 0, 0, 0 }, rc = 0;
-	unsigned want = 1 + (sync ? 1 : 0) + 1;
-
-	if (sync && log_fault_fsync_hook && (rc = log_fault_fsync_hook()) < 0) {
-		if (len > 0)
-			(void)log_pwrite_all(fd, buf, len, pos);
-		return rc;
-	}
-
-	if (len > 0) {
-		sqe = io_uring_get_sqe(&log->ring);
-		io_uring_prep_write(sqe, fd, buf, (unsigned)len, pos);
-		sqe->flags |= IOSQE_IO_LINK;
-		io_uring_sqe_set_data64(sqe, 0);
-	} else {
-		want--;
-	}
-	if (sync) {
-		sqe = io_uring_get_sqe(&log->ring);
-		io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
-		sqe->flags |= IOSQE_IO_LINK;
-		io_uring_sqe_set_data64(sqe, 1);
-	}
-	sqe = io_uring_get_sqe(&log->ring);
-	io_uring_prep_write(sqe, log->headfd, head, LOG_HEAD_BYTES, 0);
-	io_uring_sqe_set_data64(sqe, 2);
-	rc = io_uring_submit(&log->ring);
-	if (rc < 0)
-		return rc;
-	/* The previous batch is durable: tell its appenders while this one
-	 * is on its way to disk, so callbacks and wake-ups overlap the I/O. */
-	run_callbacks(log);
-	for (unsigned i = 0; i < want; i++) {
-		rc = io_uring_wait_cqe(&log->ring, &cqe);
-		if (rc < 0)
-			return rc;
-		res[io_uring_cqe_get_data64(cqe)] = cqe->res;
-		io_uring_cqe_seen(&log->ring, cqe);
-		nr++;
-	}
-	if (len > 0 && res[0] < 0)
-		return res[0];
-	if (len > 0 && (size_t)res[0] < len) {
-		/* Short write: finish by hand, in order. */
-		rc = log_pwrite_all(fd, buf + res[0], len - (size_t)res[0],
-				    pos + (uint64_t)res[0]);
-		if (rc < 0)
-			return rc;
-		if (sync && fdatasync(fd) != 0)
-			return -errno;
-		return log_pwrite_all(log->headfd, head, LOG_HEAD_BYTES, 0);
-	}
-	if (sync && res[1] < 0)
-		return res[1];
-	if (res[2] < 0 && res[2] != -ECANCELED)
-		return res[2];
-	if (res[2] != LOG_HEAD_BYTES)
-		return log_pwrite_all(log->headfd, head, LOG_HEAD_BYTES, 0);
-	return 0;
-}
-
 static void fail_waiters(struct log_batch *b, int status)
 {
 	for (uint32_t i = 0; i < b->nwaiters; i++)
@@ -927,31 +890,289 @@ static void cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu,
 	pthread_cond_timedwait(cv, mu, &ts);
 }
 
+/* Queue the read of kick_fd that lets an appender wake the commit thread
+ * out of its wait for completions. */
+static void kick_arm(struct alog_log *log)
+{
+	struct io_uring_sqe *sqe;
+
+	if (log->kick_armed)
+		return;
+	sqe = io_uring_get_sqe(&log->ring);
+	if (!sqe)
+		return; /* the ring is full of I/O; a completion will wake us */
+	io_uring_prep_read(sqe, log->kick_fd, &log->kick_val,
+			   sizeof(log->kick_val), 0);
+	io_uring_sqe_set_data64(sqe, LOG_UD_KICK);
+	if (io_uring_submit(&log->ring) == 1)
+		log->kick_armed = true;
+}
+
+/*
+ * Submit a batch: write at its position, linked to an fdatasync when it
+ * syncs. Nothing is waited for here. HEAD is not part of the submission:
+ * batches complete in any order and HEAD may only move once every earlier
+ * batch is durable, so batch_finish writes it, in offset order.
+ */
+static void batch_submit(struct alog_log *log, struct log_batch *b)
+{
+	uint64_t idx = (uint64_t)(b - log->batches);
+	struct io_uring_sqe *sqe;
+	unsigned n = 0;
+	int rc;
+
+	b->err = 0;
+	b->res[0] = b->res[1] = 0;
+	b->cqes = 0;
+	b->submit_ns = alog_mono_ns();
+	if (b->sync && log_fault_fsync_hook &&
+	    (rc = log_fault_fsync_hook()) < 0) {
+		if (b->used > 0)
+			(void)log_pwrite_all(b->seg->fd, b->buf, b->used,
+					     b->file_pos);
+		b->err = rc;
+		b->done_ns = alog_mono_ns();
+		return;
+	}
+	if (b->used > 0) {
+		sqe = io_uring_get_sqe(&log->ring);
+		io_uring_prep_write(sqe, b->seg->fd, b->buf, (unsigned)b->used,
+				    b->file_pos);
+		if (b->sync)
+			sqe->flags |= IOSQE_IO_LINK;
+		io_uring_sqe_set_data64(sqe, idx << 2 | LOG_UD_WRITE);
+		n++;
+	}
+	if (b->sync) {
+		sqe = io_uring_get_sqe(&log->ring);
+		io_uring_prep_fsync(sqe, b->seg->fd, IORING_FSYNC_DATASYNC);
+		io_uring_sqe_set_data64(sqe, idx << 2 | LOG_UD_SYNC);
+		n++;
+	}
+	if (n == 0) {
+		b->done_ns = b->submit_ns;
+		return;
+	}
+	do
+		rc = io_uring_submit(&log->ring);
+	while (rc == -EINTR);
+	if (rc < 0) {
+		b->err = rc;
+		b->done_ns = alog_mono_ns();
+		return;
+	}
+	b->cqes = n;
+}
+
+/* Take the completions that are there, or (wait) block for one first. */
+static int reap(struct alog_log *log, bool wait)
+{
+	struct io_uring_cqe *cqe;
+	int rc;
+
+	if (wait) {
+		do
+			rc = io_uring_wait_cqe(&log->ring, &cqe);
+		while (rc == -EINTR);
+		if (rc < 0)
+			return rc;
+	}
+	while (io_uring_peek_cqe(&log->ring, &cqe) == 0) {
+		uint64_t ud = io_uring_cqe_get_data64(cqe);
+		unsigned what = (unsigned)(ud & 3);
+		struct log_batch *b;
+
+		if (what == LOG_UD_KICK) {
+			log->kick_armed = false;
+		} else if ((ud >> 2) < log->nbatches) {
+			b = &log->batches[ud >> 2];
+			if (b->cqes > 0) {
+				b->res[what] = cqe->res;
+				if (--b->cqes == 0)
+					b->done_ns = alog_mono_ns();
+			}
+		}
+		io_uring_cqe_seen(&log->ring, cqe);
+	}
+	return 0;
+}
+
+/* Result of a batch whose completions are all in; a short write is
+ * finished here by hand (it broke the link, so the fdatasync too). */
+static int batch_result(struct log_batch *b)
+{
+	int rc;
+
+	if (b->err)
+		return b->err;
+	if (b->used > 0 && b->res[0] < 0)
+		return b->res[0];
+	if (b->used > 0 && (size_t)b->res[0] < b->used) {
+		rc = log_pwrite_all(b->seg->fd, b->buf + b->res[0],
+				    b->used - (size_t)b->res[0],
+				    b->file_pos + (uint64_t)b->res[0]);
+		if (rc < 0)
+			return rc;
+		if (b->sync && fdatasync(b->seg->fd) != 0)
+			return -errno;
+		return 0;
+	}
+	if (b->sync && b->res[1] < 0)
+		return b->res[1];
+	return 0;
+}
+
+/*
+ * The oldest batch in flight is complete: make it visible (index, HEAD),
+ * seal the segment it closed, count it, and call its appenders back. After
+ * a failure every later batch fails with the first error, whatever its own
+ * I/O did, so nothing after a hole is ever acknowledged.
+ */
+static void batch_finish(struct alog_log *log, struct log_batch *b)
+{
+	struct log_segment *old = b->seal;
+	uint8_t head[LOG_HEAD_BYTES];
+	int rc, failed;
+
+	pthread_mutex_lock(&log->mu);
+	failed = log->failed;
+	pthread_mutex_unlock(&log->mu);
+	rc = failed ? failed : batch_result(b);
+	if (rc == 0 && b->used > 0) {
+		b->seg->data_end = b->file_pos + b->used;
+		b->seg->next_offset = b->next_offset;
+		rc = batch_index(log, b);
+	}
+	if (rc == 0) {
+		log_head_encode(head,
+				b->used ? b->next_offset : log->written_offset,
+				alog_now_ms());
+		rc = log_pwrite_all(log->headfd, head, LOG_HEAD_BYTES, 0);
+	}
+	if (rc == 0 && old) {
+		struct log_sealed sl;
+
+		rc = segment_seal(log, old, &sl.sealed_ms);
+		if (rc == 0) {
+			sl.base = old->base;
+			sl.next_offset = old->next_offset;
+			sl.file_bytes = old->data_end;
+			pthread_mutex_lock(&log->mu);
+			log->disk_bytes -= old->cap_bytes;
+			rc = sealed_push(log, &sl);
+			log->sealing_base = UINT64_MAX;
+			pthread_mutex_unlock(&log->mu);
+		}
+	}
+	if (old) {
+		segment_free(old);
+		b->seal = NULL;
+	}
+	if (rc < 0) {
+		log_fail(log, rc);
+		fail_waiters(b, rc);
+		return;
+	}
+
+	pthread_mutex_lock(&log->mu);
+	log->commits += b->used > 0;
+	{
+		uint64_t dt = b->done_ns - b->submit_ns;
+		int hb = 0;
+
+		while (hb < ALOG_LOG_HIST_BUCKETS &&
+		       dt > (ALOG_LOG_HIST_BASE_NS << hb))
+			hb++;
+		log->commit_hist[hb]++;
+		log->commit_ns_sum += dt;
+	}
+	log->fsyncs += b->sync;
+	log->bytes += b->used;
+	log->records += b->records;
+	if (b->used > 0)
+		log->written_offset = b->next_offset;
+	if (b->sync) {
+		log->durable_offset = log->written_offset;
+		log->last_fsync_ns = alog_mono_ns();
+	}
+	pthread_cond_broadcast(&log->durable_cv);
+	pthread_mutex_unlock(&log->mu);
+	fail_waiters(b, 0); /* status 0: durable */
+}
+
+/* Finish the complete batches at the front of the in-flight ring, in
+ * offset order, and give them back as spares. */
+static void finish_ready(struct alog_log *log)
+{
+	while (log->if_count > 0) {
+		struct log_batch *b = log->inflight[log->if_first];
+
+		if (b->cqes > 0)
+			break;
+		batch_finish(log, b);
+		log->if_first = (log->if_first + 1) % LOG_INFLIGHT_MAX;
+		log->if_count--;
+		batch_reset(b);
+		log->spare[log->nspare++] = b;
+	}
+}
+
+/*
+ * Called with mu held and batches in flight: sleep until a completion (or,
+ * with kickable, an appender's kick), then finish what is complete.
+ * Returns with mu held.
+ */
+static void wait_io(struct alog_log *log, bool kickable)
+{
+	int rc;
+
+	log->io_waiting = kickable;
+	log->kicked = false;
+	pthread_mutex_unlock(&log->mu);
+	if (kickable)
+		kick_arm(log);
+	rc = reap(log, true);
+	if (rc < 0) {
+		/* The ring itself failed: nothing in flight can be trusted
+		 * to complete, so stop the log. */
+		log_fail(log, rc);
+		for (unsigned i = 0; i < log->if_count; i++) {
+			struct log_batch *b = log->inflight
+				[(log->if_first + i) % LOG_INFLIGHT_MAX];
+
+			b->cqes = 0;
+			b->done_ns = alog_mono_ns();
+		}
+	}
+	finish_ready(log);
+	pthread_mutex_lock(&log->mu);
+	log->io_waiting = false;
+}
+
 static void *commit_main(void *arg)
 {
 	struct alog_log *log = arg;
-	uint8_t head[LOG_HEAD_BYTES];
+	unsigned depth = log->nbatches - 1;
 
 	pthread_mutex_lock(&log->mu);
 	for (;;) {
 		struct log_segment *old = NULL, *fresh = NULL;
 		struct log_batch *take;
-		uint64_t t0, t1;
-		bool sync, roll_age = false, fsync_due = false;
+		bool sync, serial, roll_age = false, fsync_due = false;
+		unsigned in_flight;
 		uint64_t now_ns = alog_mono_ns(), wait_ms;
 		int rc;
 
 		if (log->failed) {
-			/* Fail everything that is still queued, then wait
-			 * for close. */
+			/* Let what is in flight come back (its appenders are
+			 * failed in order), fail everything still queued,
+			 * then wait for close. */
 			struct log_batch *b = log->fill;
 
-			if (log->ncb > 0) {
-				pthread_mutex_unlock(&log->mu);
-				run_callbacks(log); /* these were durable */
-				pthread_mutex_lock(&log->mu);
+			if (log->if_count > 0) {
+				wait_io(log, false);
+				continue;
 			}
-
 			if (b->nwaiters > 0) {
 				struct log_batch copy = *b;
 
@@ -984,10 +1205,8 @@ static void *commit_main(void *arg)
 			fsync_due = true;
 		if (log->fill->used == 0 && !log->roll_pending && !roll_age &&
 		    !fsync_due) {
-			if (log->ncb > 0) {
-				pthread_mutex_unlock(&log->mu);
-				run_callbacks(log);
-				pthread_mutex_lock(&log->mu);
+			if (log->if_count > 0) {
+				wait_io(log, log->if_count < depth);
 				continue;
 			}
 			if (log->closing)
@@ -995,6 +1214,17 @@ static void *commit_main(void *arg)
 			log->committer_idle = true;
 			cond_wait_ms(&log->work_cv, &log->mu, wait_ms);
 			log->committer_idle = false;
+			continue;
+		}
+		/*
+		 * Batches overlap only in fsync mode and away from rolls: a
+		 * roll creates and seals segments around one batch, and in
+		 * write mode an fdatasync must follow every earlier write.
+		 */
+		serial = log->o.durability != ALOG_DURABLE_FSYNC ||
+			 log->roll_pending || roll_age || fsync_due;
+		if (log->if_count > 0 && (serial || log->if_count == depth)) {
+			wait_io(log, false);
 			continue;
 		}
 		if (roll_age)
@@ -1029,10 +1259,9 @@ static void *commit_main(void *arg)
 			}
 		}
 
-		/* Swap batches. */
+		/* Swap the fill batch for a spare. */
 		take = log->fill;
-		log->fill = take == &log->batches[0] ? &log->batches[1] :
-						       &log->batches[0];
+		log->fill = log->spare[--log->nspare];
 		batch_reset(log->fill);
 		if (fresh) {
 			old = log->active;
@@ -1056,78 +1285,20 @@ static void *commit_main(void *arg)
 		pthread_mutex_unlock(&log->mu);
 
 		batch_wait_copiers(take);
-		log_head_encode(head,
-				take->used ? take->next_offset :
-					     log->written_offset,
-				alog_now_ms());
-		t0 = alog_mono_ns();
-		rc = commit_write(log, take->seg->fd, take->buf, take->used,
-				  take->file_pos, sync, head);
-		t1 = alog_mono_ns();
-		if (rc == 0 && take->used > 0) {
-			take->seg->data_end = take->file_pos + take->used;
-			take->seg->next_offset = take->next_offset;
-			rc = batch_index(log, take);
-		}
-		if (rc == 0 && old) {
-			struct log_sealed sl;
-
-			rc = segment_seal(log, old, &sl.sealed_ms);
-			if (rc == 0) {
-				sl.base = old->base;
-				sl.next_offset = old->next_offset;
-				sl.file_bytes = old->data_end;
-				pthread_mutex_lock(&log->mu);
-				log->disk_bytes -= old->cap_bytes;
-				rc = sealed_push(log, &sl);
-				log->sealing_base = UINT64_MAX;
-				pthread_mutex_unlock(&log->mu);
-			}
-			segment_free(old);
-		}
-		if (rc < 0) {
-			run_callbacks(log); /* earlier batches were durable */
-			log_fail(log, rc);
-			fail_waiters(take, rc);
-			pthread_mutex_lock(&log->mu);
-			continue;
-		}
-
+		take->sync = sync;
+		take->seal = old;
+		batch_submit(log, take);
+		log->inflight[(log->if_first + log->if_count) %
+			      LOG_INFLIGHT_MAX] = take;
+		log->if_count++;
+		in_flight = log->if_count;
+		/* Whatever else came back meanwhile: finish it while this
+		 * batch is on its way to disk. */
+		if (reap(log, false) == 0)
+			finish_ready(log);
 		pthread_mutex_lock(&log->mu);
-		log->commits += take->used > 0;
-		{
-			uint64_t dt = t1 - t0;
-			int hb = 0;
-
-			while (hb < ALOG_LOG_HIST_BUCKETS &&
-			       dt > (ALOG_LOG_HIST_BASE_NS << hb))
-				hb++;
-			log->commit_hist[hb]++;
-			log->commit_ns_sum += dt;
-		}
-		log->fsyncs += sync;
-		log->bytes += take->used;
-		log->records += take->records;
-		if (take->used > 0)
-			log->written_offset = take->next_offset;
-		if (sync) {
-			log->durable_offset = log->written_offset;
-			log->last_fsync_ns = alog_mono_ns();
-		}
-		pthread_cond_broadcast(&log->durable_cv);
-		pthread_mutex_unlock(&log->mu);
-		/* Callbacks run while the next batch is written (or at once
-		 * if there is none); hand the batch a spare waiter array. */
-		run_callbacks(log);
-		{
-			struct log_waiter *w = log->cb;
-
-			log->cb = take->waiters;
-			log->ncb = take->nwaiters;
-			take->waiters = w;
-			take->nwaiters = 0;
-		}
-		pthread_mutex_lock(&log->mu);
+		if (in_flight > log->inflight_max)
+			log->inflight_max = in_flight;
 	}
 	pthread_mutex_unlock(&log->mu);
 	return NULL;
@@ -1188,7 +1359,7 @@ struct alog_log *alog_log_open(const char *dir,
 		*err = -ENOMEM;
 		return NULL;
 	}
-	log->dirfd = log->lockfd = log->headfd = -1;
+	log->dirfd = log->lockfd = log->headfd = log->kick_fd = -1;
 	log->sealing_base = UINT64_MAX;
 	pthread_mutex_init(&log->mu, NULL);
 	pthread_mutex_init(&log->retain_mu, NULL);
@@ -1247,7 +1418,17 @@ struct alog_log *alog_log_open(const char *dir,
 		rc = -errno;
 		goto out_close;
 	}
-	for (int i = 0; i < 2; i++) {
+	log->nbatches = (log->o.durability == ALOG_DURABLE_FSYNC &&
+			 log->o.commits_in_flight > 1 ?
+				 log->o.commits_in_flight :
+				 1) +
+			1;
+	log->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (log->kick_fd < 0) {
+		rc = -errno;
+		goto out_close;
+	}
+	for (unsigned i = 0; i < log->nbatches; i++) {
 		struct log_batch *b = &log->batches[i];
 
 		b->cap = log->o.batch_bytes_max;
@@ -1259,11 +1440,6 @@ struct alog_log *alog_log_open(const char *dir,
 			goto out_close;
 		}
 	}
-	log->cb = malloc(sizeof(*log->cb) * log->o.batch_records_max);
-	if (!log->cb) {
-		rc = -ENOMEM;
-		goto out_close;
-	}
 	rc = log_recover(log);
 	if (rc < 0)
 		goto out_close;
@@ -1272,11 +1448,13 @@ struct alog_log *alog_log_open(const char *dir,
 	if (rc < 0)
 		goto out_close;
 	log->fill = &log->batches[0];
+	for (unsigned i = 1; i < log->nbatches; i++)
+		log->spare[log->nspare++] = &log->batches[i];
 	log->fill->seg = log->active;
 	log->fill->file_pos = log->fill_seg_pos;
 	log->fill->first_offset = log->next_offset;
 	log->last_fsync_ns = alog_mono_ns();
-	rc = io_uring_queue_init(8, &log->ring, 0);
+	rc = io_uring_queue_init(32, &log->ring, 0);
 	if (rc < 0)
 		goto out_close;
 	log->ring_ok = true;
@@ -1309,12 +1487,13 @@ void alog_log_close(struct alog_log *log)
 	if (log->ring_ok)
 		io_uring_queue_exit(&log->ring);
 	segment_free(log->active);
-	for (int i = 0; i < 2; i++) {
+	for (unsigned i = 0; i < log->nbatches; i++) {
 		free(log->batches[i].buf);
 		free(log->batches[i].waiters);
 	}
 	free(log->sealed);
-	free(log->cb);
+	if (log->kick_fd >= 0)
+		close(log->kick_fd);
 	if (log->headfd >= 0)
 		close(log->headfd);
 	if (log->lockfd >= 0)
@@ -1355,6 +1534,20 @@ static void space_queue_leave(struct alog_log *log, struct space_waiter *me)
 	if (log->space_q)
 		pthread_cond_signal(&log->space_q->cv);
 	pthread_cond_destroy(&me->cv);
+}
+
+/*
+ * With mu held: wake the commit thread if it waits for completions with
+ * room for another batch. One eventfd write per wait, however many
+ * appenders arrive (the write is a few microseconds; under the lock it
+ * keeps the order of kicked and io_waiting simple).
+ */
+static void kick(struct alog_log *log)
+{
+	if (log->io_waiting && !log->kicked) {
+		log->kicked = true;
+		(void)eventfd_write(log->kick_fd, 1);
+	}
 }
 
 int alog_log_append(struct alog_log *log, const struct iovec *iov, unsigned n,
@@ -1445,6 +1638,8 @@ int alog_log_append(struct alog_log *log, const struct iovec *iov, unsigned n,
 			}
 			if (log->committer_idle)
 				pthread_cond_signal(&log->work_cv);
+			else
+				kick(log);
 			pthread_cond_wait(&me.cv, &log->mu);
 			continue;
 		}
@@ -1469,6 +1664,8 @@ int alog_log_append(struct alog_log *log, const struct iovec *iov, unsigned n,
 	__atomic_add_fetch(&b->copiers, 1, __ATOMIC_SEQ_CST);
 	if (log->committer_idle)
 		pthread_cond_signal(&log->work_cv);
+	else
+		kick(log);
 	pthread_mutex_unlock(&log->mu);
 
 	for (unsigned i = 0; i < n; i++) {
@@ -1571,6 +1768,7 @@ void alog_log_stats(struct alog_log *log, struct alog_log_stats *st)
 	st->active_free_bytes = log->fill_seg_cap - log->fill_seg_pos;
 	memcpy(st->commit_hist, log->commit_hist, sizeof(st->commit_hist));
 	st->commit_ns_sum = log->commit_ns_sum;
+	st->inflight_max = log->inflight_max;
 	pthread_mutex_unlock(&log->mu);
 }
 

@@ -904,20 +904,174 @@ static void test_fsync_failure_is_fatal(void)
 	free(dir);
 }
 
-int main(void)
+/*
+ * Batches in flight together: appenders that do not wait keep the commit
+ * thread submitting while earlier batches are still on their way to disk.
+ * Callbacks must still come in offset order, each with status 0 meaning
+ * every earlier record is durable; then one fdatasync fails in the middle
+ * of such a pipeline: what was acknowledged is a prefix, every later
+ * callback fails, HEAD stays at that prefix.
+ */
+struct pipe_state {
+	pthread_mutex_t mu;
+	uint64_t expect; /* next first_offset a callback must carry */
+	uint64_t ok, failed, misordered, late_ok;
+	uint64_t refused; /* appends refused at once (log already failed) */
+	struct alog_log *log;
+	uint64_t per_thread;
+};
+
+static void pipe_cb(void *arg, int status, uint64_t first_offset)
 {
-	test_format();
-	test_basic_and_reopen();
-	test_errors();
-	test_first_offset_and_batches();
-	test_follow();
-	test_retention_and_budget();
-	test_torn_tail_every_byte();
-	test_bit_flips();
-	test_crash_mid_roll();
-	test_write_mode();
-	test_age_roll();
-	test_fsync_failure_is_fatal();
-	test_retention_races_rolls();
+	struct pipe_state *s = arg;
+
+	pthread_mutex_lock(&s->mu);
+	if (status == 0) {
+		/* Offsets are handed out in order and every append here is
+		 * one record, so callbacks must come exactly in order. */
+		if (first_offset != s->expect)
+			s->misordered++;
+		if (s->failed > 0)
+			s->late_ok++;
+		s->expect = first_offset + 1;
+		s->ok++;
+	} else {
+		s->failed++;
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void *pipe_appender(void *p)
+{
+	struct pipe_state *s = p;
+	uint8_t buf[200];
+
+	memset(buf, 'p', sizeof(buf));
+	for (uint64_t i = 0; i < s->per_thread; i++) {
+		struct iovec iov = { buf, 1 + i % sizeof(buf) };
+
+		if (alog_log_append(s->log, &iov, 1, NULL, pipe_cb, s) < 0) {
+			pthread_mutex_lock(&s->mu);
+			s->refused += s->per_thread - i;
+			pthread_mutex_unlock(&s->mu);
+			break;
+		}
+	}
+	return NULL;
+}
+
+static void run_pipeline(struct pipe_state *s, unsigned threads)
+{
+	pthread_t t[8];
+
+	for (unsigned i = 0; i < threads; i++)
+		REQUIRE(pthread_create(&t[i], NULL, pipe_appender, s) == 0);
+	for (unsigned i = 0; i < threads; i++)
+		pthread_join(t[i], NULL);
+	(void)alog_log_sync(s->log);
+}
+
+static void test_commits_in_flight(void)
+{
+	char *dir = t_tmpdir("inflight");
+	struct alog_log_options o;
+	struct alog_log_stats st;
+	struct pipe_state s = { .per_thread = 20000 };
+	uint64_t head = 0;
+	int err, dirfd;
+
+	pthread_mutex_init(&s.mu, NULL);
+	alog_log_options_init(&o);
+	o.create = true;
+	o.commits_in_flight = 8;
+	o.batch_bytes_max = 64 * 1024; /* many batches */
+	o.record_bytes_max = 1024;
+	s.log = alog_log_open(dir, &o, &err);
+	REQUIRE(s.log);
+	run_pipeline(&s, 4);
+	/* Durable first, callbacks right after: wait for them (bounded). */
+	for (int i = 0; i < 10000; i++) {
+		bool all;
+
+		pthread_mutex_lock(&s.mu);
+		all = s.ok + s.failed >= 80000;
+		pthread_mutex_unlock(&s.mu);
+		if (all)
+			break;
+		usleep(1000);
+	}
+	alog_log_stats(s.log, &st);
+	pthread_mutex_lock(&s.mu);
+	CHECK_EQ(s.ok, 80000);
+	CHECK_EQ(s.misordered, 0);
+	pthread_mutex_unlock(&s.mu);
+	CHECK_EQ(st.durable_offset, 80000);
+	CHECK(st.inflight_max > 1); /* the pipeline did overlap */
+	CHECK(st.inflight_max <= 8);
+	CHECK_EQ(st.fsyncs, st.commits);
+
+	/* The 5th fdatasync from now fails, with batches queued behind it. */
+	fault_countdown = 5;
+	log_fault_fsync_hook = fault_fsync;
+	run_pipeline(&s, 4);
+	log_fault_fsync_hook = NULL;
+	alog_log_stats(s.log, &st);
+	/* Closing joins the commit thread: every callback has run. */
+	alog_log_close(s.log);
+	CHECK_EQ(st.failed, -EIO);
+	CHECK_EQ(s.misordered, 0);
+	CHECK_EQ(s.late_ok, 0); /* nothing acknowledged after the failure */
+	CHECK(s.failed > 0);
+	CHECK(s.ok > 80000 && s.ok < 160000);
+	CHECK_EQ(st.durable_offset, s.expect);
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+	REQUIRE(dirfd >= 0);
+	CHECK_EQ(log_read_head(dirfd, &head), 0);
+	CHECK_EQ(head, s.expect); /* readers see exactly the acknowledged */
+	close(dirfd);
+	/* Every accepted append got exactly one callback. */
+	CHECK_EQ(s.ok + s.failed + s.refused, 160000);
+	/* Reopen: the acknowledged prefix is all there. */
+	s.log = alog_log_open(dir, &o, &err);
+	REQUIRE(s.log);
+	alog_log_stats(s.log, &st);
+	CHECK(st.next_offset >= s.expect);
+	alog_log_close(s.log);
+	pthread_mutex_destroy(&s.mu);
+	t_rmrf(dir);
+	free(dir);
+}
+
+int main(int argc, char **argv)
+{
+	/* test_log [NAME...]: only the tests named (without test_). */
+	static const struct {
+		const char *name;
+		void (*fn)(void);
+	} tests[] = {
+		{ "format", test_format },
+		{ "basic_and_reopen", test_basic_and_reopen },
+		{ "errors", test_errors },
+		{ "first_offset_and_batches", test_first_offset_and_batches },
+		{ "follow", test_follow },
+		{ "retention_and_budget", test_retention_and_budget },
+		{ "torn_tail_every_byte", test_torn_tail_every_byte },
+		{ "bit_flips", test_bit_flips },
+		{ "crash_mid_roll", test_crash_mid_roll },
+		{ "write_mode", test_write_mode },
+		{ "age_roll", test_age_roll },
+		{ "fsync_failure_is_fatal", test_fsync_failure_is_fatal },
+		{ "retention_races_rolls", test_retention_races_rolls },
+		{ "commits_in_flight", test_commits_in_flight },
+	};
+
+	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
+		bool run = argc < 2;
+
+		for (int k = 1; k < argc; k++)
+			run |= strcmp(argv[k], tests[i].name) == 0;
+		if (run)
+			tests[i].fn();
+	}
 	return t_summary("test_log");
 }
