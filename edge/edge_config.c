@@ -327,6 +327,7 @@ static int parse_file(struct edge_config *c, json_t *root, char *err,
 					    "disk_budget_bytes",
 					    "retention_age_min_ms",
 					    "retain_interval_ms",
+					    "commits_in_flight",
 					    NULL };
 	static const char *const limk[] = {
 		"header_bytes",       "headers",     "body_bytes",
@@ -370,6 +371,11 @@ static int parse_file(struct edge_config *c, json_t *root, char *err,
 			     errlen))
 			return -EINVAL;
 		c->log.fsync_interval_ms = (uint32_t)u;
+		u = c->log.commits_in_flight;
+		if (get_uint(o, "commits_in_flight", "log.", 1, 8, &u, err,
+			     errlen))
+			return -EINVAL;
+		c->log.commits_in_flight = (uint32_t)u;
 		u = c->retain_interval_ms;
 		if (get_uint(o, "retain_interval_ms", "log.", 100, 86400000, &u,
 			     err, errlen))

@@ -172,15 +172,20 @@ size_t edge_metrics_render(char *buf, size_t cap,
 		     "alog_log_commits_total %llu\n"
 		     "# TYPE alog_log_fsyncs_total counter\n"
 		     "alog_log_fsyncs_total %llu\n"
+		     "# HELP alog_log_commits_in_flight_max Most group commits "
+		     "in flight at once since start.\n"
+		     "# TYPE alog_log_commits_in_flight_max gauge\n"
+		     "alog_log_commits_in_flight_max %u\n"
 		     "# HELP alog_log_fsync_seconds Time of each commit's write "
-		     "and fdatasync.\n# TYPE alog_log_fsync_seconds histogram\n",
+		     "and fdatasync, from submission to completion.\n"
+		     "# TYPE alog_log_fsync_seconds histogram\n",
 		     (unsigned long long)st->next_offset,
 		     (unsigned long long)st->durable_offset,
 		     (unsigned long long)st->segments,
 		     (unsigned long long)st->disk_bytes,
 		     (unsigned long long)st->disk_budget_bytes,
 		     (unsigned long long)st->commits,
-		     (unsigned long long)st->fsyncs);
+		     (unsigned long long)st->fsyncs, st->inflight_max);
 		cum = 0;
 		for (int i = 0; i < ALOG_LOG_HIST_BUCKETS; i++) {
 			cum += st->commit_hist[i];

@@ -629,6 +629,7 @@ class EdgeTest(unittest.TestCase):
         self.assertIn("alog_edge_append_seconds_count 1", text)
         self.assertIn("alog_log_fsync_seconds_bucket", text)
         self.assertIn("alog_log_durable_offset 1", text)
+        self.assertRegex(text, r"\nalog_log_commits_in_flight_max 1\n")
 
     def test_sighup_reload(self):
         body = dict(VIEW, siteId="newsite")
@@ -721,7 +722,9 @@ class EdgeTest(unittest.TestCase):
             for cfg, word in (({"listen": "nope"}, "listen"),
                               ({"workers": 0}, "workers"),
                               ({"sites": [{"id": "a b"}]}, "id"),
-                              ({"limitz": {}}, "unknown")):
+                              ({"limitz": {}}, "unknown"),
+                              ({"log": {"commits_in_flight": 9}},
+                               "log.commits_in_flight")):
                 with open(p, "w") as f:
                     json.dump(cfg, f)
                 r = subprocess.run([EDGE, "--check-config", p],
