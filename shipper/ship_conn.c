@@ -39,7 +39,7 @@ int ship_conn_init(struct ship_conn *c, int fd, SSL *ssl, size_t rcap,
 	c->ssl = ssl;
 	c->rcap = rcap;
 	c->wcap = wcap;
-	c->last_rx_ns = c->last_tx_ns = alog_mono_ns();
+	c->last_rx_ns = c->last_tx_ns = c->polled_ns = alog_mono_ns();
 	ship_fd_peer(fd, c->peer, sizeof(c->peer));
 	return 0;
 }
@@ -284,6 +284,12 @@ short ship_conn_events(const struct ship_conn *c)
 bool ship_conn_has_buffered(const struct ship_conn *c)
 {
 	return c->ssl && SSL_pending(c->ssl) > 0;
+}
+
+bool ship_conn_silent(const struct ship_conn *c, uint64_t timeout_ns)
+{
+	return c->polled_ns > c->last_rx_ns &&
+	       c->polled_ns - c->last_rx_ns > timeout_ns;
 }
 
 static bool sockaddr_is_loopback(const struct sockaddr *sa)

@@ -29,6 +29,7 @@ struct ship_conn {
 	size_t wpos, wlen, wcap; /* unsent bytes: wbuf[wpos, wlen) */
 	bool tls_want_write;     /* SSL_read needs the socket writable */
 	uint64_t last_rx_ns, last_tx_ns;
+	uint64_t polled_ns; /* when the owner last returned from poll() */
 	uint64_t bytes_in, bytes_out;
 	char peer[80];
 };
@@ -79,6 +80,14 @@ size_t ship_conn_pending(const struct ship_conn *c);
 short ship_conn_events(const struct ship_conn *c);
 /* Bytes TLS has decrypted but not handed out (poll will not see them). */
 bool ship_conn_has_buffered(const struct ship_conn *c);
+/*
+ * Has the peer sent nothing for timeout_ns? Judged at the owner's last
+ * poll() (it sets polled_ns after each, then reads what poll reported), not
+ * at the present: an owner that was held up itself (a slow disk, a
+ * starved process) has not looked at the socket since, and what the peer
+ * sent meanwhile is waiting there.
+ */
+bool ship_conn_silent(const struct ship_conn *c, uint64_t timeout_ns);
 
 /*
  * Resolve host:port (DNS name or IP literal) and connect to each address in

@@ -551,8 +551,8 @@ static void recv_stream(struct recv_conn *rc, uint64_t hb_ns)
 				  rc->conn.peer);
 			return;
 		}
-		if (now - rc->conn.last_rx_ns >
-		    (uint64_t)cfg->timeout_ms * 1000000) {
+		if (ship_conn_silent(&rc->conn,
+				     (uint64_t)cfg->timeout_ms * 1000000)) {
 			send_error(rc, SHIP_ERR_TIMEOUT, "no frame for %u ms",
 				   cfg->timeout_ms);
 			return;
@@ -567,6 +567,7 @@ static void recv_stream(struct recv_conn *rc, uint64_t hb_ns)
 			 ship_conn_has_buffered(&rc->conn) ?
 				 0 :
 				 (int)(hb_ns / 2000000) + 1);
+		rc->conn.polled_ns = alog_mono_ns();
 		if (n < 0 && errno != EINTR)
 			return;
 		if (pfd[1].revents & POLLIN) {

@@ -4,7 +4,10 @@
  * back is shipped), pack records into zstd-compressed DATA frames, keep at
  * most a window of unacknowledged bytes in flight, and persist the
  * receiver's cumulative ACK as this consumer's checkpoint so the edge's
- * writer may apply retention below it. One thread, one poll loop.
+ * writer may apply retention below it. One thread, one poll loop, and a
+ * helper thread that commits the checkpoint: a commit is two fsyncs, and a
+ * loop blocked on a slow disk for timeout_ms looks like a dead peer to the
+ * receiver.
  *
  * Where to resume is always the receiver's answer (what it holds durably),
  * checked against our own log and checkpoint; any doubt is a loud GAP stop,
@@ -15,10 +18,13 @@
 #include <inttypes.h>
 #include <openssl/ssl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 #include <zstd.h>
@@ -29,6 +35,7 @@
 #include "ship_conn.h"
 
 #define SEND_CTRL_ROOM (64u << 10) /* write buffer room for control frames */
+#define SEND_CKPT_RETRY_NS 1000000000ull /* after a failed checkpoint */
 
 enum send_state {
 	SEND_DISCONNECTED = 0,
@@ -52,6 +59,20 @@ struct send_stats { /* written by the loop, read by the metrics thread */
 struct inflight {
 	uint64_t end; /* offset after the frame's last record */
 	uint32_t bytes;
+};
+
+/* The checkpoint thread's mailbox: the loop posts the newest acknowledged
+ * offset, the thread commits it at most every checkpoint_interval_ms (at
+ * once when forced). Fields under mu. */
+struct ckpt_writer {
+	pthread_t tid;
+	pthread_mutex_t mu;
+	pthread_cond_t cv; /* CLOCK_MONOTONIC */
+	uint64_t want;     /* newest acknowledged offset (UINT64_MAX none) */
+	uint64_t done;     /* last committed (UINT64_MAX none) */
+	bool force;        /* commit without waiting for the interval */
+	bool stop;         /* commit what is wanted once more, then exit */
+	bool started;
 };
 
 struct sender {
@@ -79,8 +100,7 @@ struct sender {
 	uint32_t frame_max;
 	uint32_t records_max;
 	uint32_t batch_bytes; /* effective raw block limit */
-	uint64_t ckpt;        /* last committed checkpoint (UINT64_MAX none) */
-	uint64_t ckpt_ns;
+	struct ckpt_writer ckpt;
 	uint64_t hb_ns; /* heartbeat interval */
 	uint32_t backoff_ms;
 
@@ -189,25 +209,123 @@ static void send_error_frame(struct sender *s, uint16_t code,
 		(void)ship_conn_flush(&s->conn);
 }
 
+static void *ckpt_main(void *arg)
+{
+	struct sender *s = arg;
+	struct ckpt_writer *w = &s->ckpt;
+	uint64_t interval_ns =
+		(uint64_t)s->cfg->checkpoint_interval_ms * 1000000;
+	uint64_t last_ns = 0, failed = UINT64_MAX, gap_ns;
+
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		uint64_t want = w->want, now = alog_mono_ns();
+		int rc;
+
+		if (want == UINT64_MAX ||
+		    (w->done != UINT64_MAX && want <= w->done) ||
+		    (w->stop && want == failed)) {
+			if (w->stop)
+				break;
+			pthread_cond_wait(&w->cv, &w->mu);
+			continue;
+		}
+		/* The interval unless forced; a second after a failure. */
+		gap_ns = w->force ? 0 : interval_ns;
+		if (failed != UINT64_MAX && gap_ns < SEND_CKPT_RETRY_NS)
+			gap_ns = SEND_CKPT_RETRY_NS;
+		if (!w->stop && last_ns && now - last_ns < gap_ns) {
+			struct timespec ts;
+			uint64_t at = last_ns + gap_ns;
+
+			ts.tv_sec = (time_t)(at / 1000000000);
+			ts.tv_nsec = (long)(at % 1000000000);
+			pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+			continue;
+		}
+		w->force = false;
+		pthread_mutex_unlock(&w->mu);
+		rc = alog_consumer_commit(s->cfg->log_dir, s->cfg->consumer,
+					  want);
+		if (rc < 0) /* only retention depends on it: keep shipping */
+			ship_warn("checkpoint %s: %s", s->cfg->consumer,
+				  strerror(-rc));
+		pthread_mutex_lock(&w->mu);
+		last_ns = alog_mono_ns();
+		failed = rc < 0 ? want : UINT64_MAX;
+		if (rc == 0)
+			w->done = want;
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+static int ckpt_start(struct sender *s)
+{
+	struct ckpt_writer *w = &s->ckpt;
+	pthread_condattr_t ca;
+	sigset_t all, old;
+	int err;
+
+	w->want = w->done = UINT64_MAX;
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	/* SIGTERM and SIGINT are for the loop (they interrupt its poll). */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_create(&w->tid, NULL, ckpt_main, s);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err)
+		return -err;
+	w->started = true;
+	return 0;
+}
+
+/* Commit what was posted last (once more if that failed) and join. */
+static void ckpt_stop(struct sender *s)
+{
+	struct ckpt_writer *w = &s->ckpt;
+
+	if (!w->started)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->stop = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->tid, NULL);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->cv);
+	w->started = false;
+}
+
+/* Post the acknowledged offset for the checkpoint thread; never blocks on
+ * the disk. force: commit it without waiting for the interval. */
 static void checkpoint(struct sender *s, bool force)
 {
-	uint64_t now = alog_mono_ns();
-	int rc;
+	struct ckpt_writer *w = &s->ckpt;
 
-	if (s->ckpt != UINT64_MAX && s->acked <= s->ckpt)
-		return;
-	if (!force &&
-	    now - s->ckpt_ns <
-		    (uint64_t)s->cfg->checkpoint_interval_ms * 1000000)
-		return;
-	rc = alog_consumer_commit(s->cfg->log_dir, s->cfg->consumer, s->acked);
-	s->ckpt_ns = now;
-	if (rc < 0) {
-		/* Only retention depends on it: keep shipping, say so. */
-		ship_warn("checkpoint %s: %s", s->cfg->consumer, strerror(-rc));
-		return;
+	pthread_mutex_lock(&w->mu);
+	if (w->want == UINT64_MAX || s->acked > w->want) {
+		w->want = s->acked;
+		w->force |= force;
+		pthread_cond_signal(&w->cv);
 	}
-	s->ckpt = s->acked;
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* The newest acknowledged offset known, committed or not (UINT64_MAX
+ * none). */
+static uint64_t checkpoint_known(struct sender *s)
+{
+	uint64_t v;
+
+	pthread_mutex_lock(&s->ckpt.mu);
+	v = s->ckpt.want;
+	pthread_mutex_unlock(&s->ckpt.mu);
+	return v;
 }
 
 static void disconnect(struct sender *s, const char *why)
@@ -310,7 +428,7 @@ static int send_connect(struct sender *s, char *why, size_t cap)
 	struct ship_frame f;
 	uint8_t body[SHIP_HANDSHAKE_BYTES_MAX];
 	const char *pwhy = NULL;
-	uint64_t head, ckpt = 0, resume;
+	uint64_t head, ckpt = 0, known, resume;
 	bool has_ckpt;
 	SSL *ssl = NULL;
 	size_t n;
@@ -334,6 +452,12 @@ static int send_connect(struct sender *s, char *why, size_t cap)
 		return -EAGAIN;
 	}
 	has_ckpt = rc == 0;
+	/* What this process saw acknowledged may not be committed yet. */
+	known = checkpoint_known(s);
+	if (known != UINT64_MAX && (!has_ckpt || known > ckpt)) {
+		ckpt = known;
+		has_ckpt = true;
+	}
 
 	fd = ship_connect(cfg->receiver, cfg->transport == SHIP_PLAIN_LOOPBACK,
 			  (int)cfg->handshake_timeout_ms, why, cap);
@@ -382,11 +506,12 @@ static int send_connect(struct sender *s, char *why, size_t cap)
 	if (f.type == SHIP_ERROR) {
 		struct ship_error e;
 
-		if (ship_error_decode(f.body, f.body_len, &e, &pwhy) < 0)
+		if (ship_error_decode(f.body, f.body_len, &e, &pwhy) < 0) {
 			snprintf(why, cap, "malformed ERROR: %s", pwhy);
-		else
-			snprintf(why, cap, "refused by receiver: %s: %s",
-				 ship_err_name(e.code), e.reason);
+			goto out_close;
+		}
+		snprintf(why, cap, "refused by receiver: %s: %s",
+			 ship_err_name(e.code), e.reason);
 		if (e.code == SHIP_ERR_IDENTITY)
 			return gap_stop(s, SHIP_ERR_IDENTITY, "%s", why);
 		goto out_close;
@@ -747,8 +872,8 @@ static int send_stream(struct sender *s)
 			disconnect(s, "write failed");
 			return 0;
 		}
-		if (now - s->conn.last_rx_ns >
-		    (uint64_t)s->cfg->timeout_ms * 1000000) {
+		if (ship_conn_silent(&s->conn,
+				     (uint64_t)s->cfg->timeout_ms * 1000000)) {
 			send_error_frame(s, SHIP_ERR_TIMEOUT,
 					 "no frame from receiver");
 			disconnect(s, "receiver silent for timeout_ms");
@@ -779,6 +904,7 @@ static int send_stream(struct sender *s)
 		 * (inotify) as well as for the socket. */
 		rc = poll(pfd, s->inflight_bytes < s->window ? 2 : 1,
 			  timeout_ms);
+		s->conn.polled_ns = alog_mono_ns();
 		if (rc < 0 && errno != EINTR) {
 			ship_error("poll: %s", strerror(errno));
 			disconnect(s, "poll failed");
@@ -846,13 +972,13 @@ int ship_send_run(const struct ship_config *cfg)
 	struct sender *s = calloc(1, sizeof(*s));
 	struct ship_metrics *metrics = NULL;
 	char why[600];
+	uint64_t from, since;
 	int rc, status = SHIP_EXIT_OK;
 
 	if (!s)
 		return SHIP_EXIT_FAILED;
 	s->cfg = cfg;
 	s->conn.fd = -1;
-	s->ckpt = UINT64_MAX;
 	s->backoff_ms = cfg->backoff_min_ms;
 	s->block_cap = cfg->batch_bytes;
 	s->block = malloc(s->block_cap);
@@ -860,6 +986,12 @@ int ship_send_run(const struct ship_config *cfg)
 	s->rate_ns = alog_mono_ns();
 	if (!s->block || !s->cctx) {
 		ship_error("out of memory");
+		status = SHIP_EXIT_FAILED;
+		goto out_free;
+	}
+	rc = ckpt_start(s);
+	if (rc < 0) {
+		ship_error("checkpoint thread: %s", strerror(-rc));
 		status = SHIP_EXIT_FAILED;
 		goto out_free;
 	}
@@ -898,18 +1030,30 @@ int ship_send_run(const struct ship_config *cfg)
 			nap(d);
 			continue;
 		}
-		s->backoff_ms = cfg->backoff_min_ms;
+		from = s->acked;
+		since = alog_mono_ns();
 		rc = send_stream(s);
 		if (rc != 0) {
 			status = rc;
 			break;
 		}
+		/* Back to backoff_min_ms only after a connection that got
+		 * somewhere: an ACK moved, or it lasted backoff_max_ms. One
+		 * that the receiver takes and then drops at once (its disk
+		 * full, a middlebox, our own trouble) backs off like a refused
+		 * one instead of reconnecting every backoff_min_ms. */
+		if (s->acked > from ||
+		    alog_mono_ns() - since >=
+			    (uint64_t)cfg->backoff_max_ms * 1000000)
+			s->backoff_ms = cfg->backoff_min_ms;
 		nap(backoff_next(s));
 	}
 	checkpoint(s, true);
+	ckpt_stop(s);
 	ship_info("sender stopped (acked %" PRIu64 ")", s->acked);
 
 out_free:
+	ckpt_stop(s);
 	ship_metrics_stop(metrics);
 	alog_cursor_close(s->cur);
 	ship_conn_close(&s->conn);

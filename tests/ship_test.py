@@ -10,13 +10,16 @@ gap, no duplicate. Every wait is bounded.
 Scenarios: plain streaming with edge retention and a GAP stop; kill -9 of
 sender and receiver at random moments under load, many rounds; the link cut
 (dropped and blackholed connections, and a corrupted byte) through a TCP
-relay; the receiver's disk budget full; TLS with mutual authentication, and a
-wrong certificate, a name that does not match the certificate, and an
-unknown edge refused.
+relay; a slow disk on the edge host (fsync made slow by an LD_PRELOAD shim);
+the receiver's disk budget full, with the sender backing off; TLS with mutual
+authentication, and a wrong certificate, a name that does not match the
+certificate, and an unknown edge refused. A failed scenario prints the end
+of its processes' logs.
 """
 import argparse
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -30,6 +33,9 @@ import urllib.request
 ARGS = None
 TMP = None
 FAILS = []
+PROCS = []  # the running scenario's processes: stopped, and their logs
+            # printed if it failed, when it ends
+LOG_TAIL_LINES = 40
 
 
 def log(msg):
@@ -82,6 +88,7 @@ class Proc:
         self.logf = open(self.logpath, "ab")
         self.p = subprocess.Popen(argv, stdout=self.logf, stderr=self.logf,
                                   env=env)
+        PROCS.append(self)
 
     def kill9(self):
         if self.p.poll() is None:
@@ -102,6 +109,30 @@ class Proc:
     def text(self):
         with open(self.logpath, "rb") as f:
             return f.read().decode(errors="replace")
+
+
+def print_log_tails(procs):
+    """The last lines of each log of a failed scenario, on stdout (CI keeps
+    only that), bounded: LOG_TAIL_LINES lines of at most 300 characters."""
+    seen = []
+    for p in procs:
+        if p.logpath not in seen:
+            seen.append(p.logpath)
+    for path in seen:
+        try:
+            with open(path, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(0, f.tell() - 64 * 1024))
+                lines = f.read().decode(errors="replace").splitlines()
+        except OSError as e:
+            log(f"cannot read {path}: {e}")
+            continue
+        lines = lines[-LOG_TAIL_LINES:]
+        log(f"--- last {len(lines)} lines of {os.path.basename(path)}")
+        for line in lines:
+            print(f"    {line[:300]}", flush=True)
+    if seen:
+        log("--- end of logs")
 
 
 def write_conf(path, kv):
@@ -155,12 +186,12 @@ class Setup:
                       [ARGS.shipper, "receive", "--config", conf])
         return self.r
 
-    def start_sender(self, **over):
+    def start_sender(self, env=None, **over):
         conf = write_conf(os.path.join(self.dir, f"s{self.n}.conf"),
                           {**self.send, **over})
         self.n += 1
         self.s = Proc(f"{os.path.basename(self.dir)}-send",
-                      [ARGS.shipper, "send", "--config", conf])
+                      [ARGS.shipper, "send", "--config", conf], env=env)
         return self.s
 
     def produce(self, *args):
@@ -273,22 +304,39 @@ def t_kill9(rounds):
     st.stop_all()
 
 
+class RelayConn:
+    """One relayed connection: c (the sender's side) and u (the receiver's).
+    Only its pumps close the sockets, the second one to finish, so no
+    socket is closed while a thread may still use its descriptor (a closed
+    descriptor's number is reused at once by the next accept)."""
+
+    def __init__(self, c, u):
+        self.socks = (c, u)
+        self.pumps = 2
+        self.over = False   # the pumps stop at their next step
+        self.reset = False  # cut(): close with RST (SO_LINGER 0), not FIN
+
+
 class Relay:
     """TCP relay: modes pass, drop (reset everything, refuse new), blackhole
     (accept, forward nothing), and corrupt-once (flip one byte going to the
-    receiver)."""
+    receiver). Every relayed connection is closed when its pumps finish, so
+    a reconnect storm cannot exhaust the harness's descriptors."""
+
+    STEP = 0.1  # a pump looks at cut() and close() at least this often
 
     def __init__(self, target_port):
         self.target = target_port
         self.mode = "pass"
         self.corrupt = False
         self.corrupted = 0
+        self.accepted = 0  # connections relayed to the receiver
         self.lsock = socket.socket()
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.lsock.bind(("127.0.0.1", 0))
         self.lsock.listen(16)
         self.port = self.lsock.getsockname()[1]
-        self.conns = []
+        self.conns = set()  # RelayConn not yet closed, under lock
         self.lock = threading.Lock()
         self.done = False
         threading.Thread(target=self.accept_loop, daemon=True).start()
@@ -300,8 +348,12 @@ class Relay:
                 c, _ = self.lsock.accept()
             except socket.timeout:
                 continue
-            except OSError:
-                return
+            except OSError as e:
+                if self.done:
+                    return
+                log(f"relay: accept: {e}")  # EMFILE: keep the relay up
+                time.sleep(0.2)
+                continue
             if self.mode == "drop":
                 c.close()
                 continue
@@ -310,22 +362,31 @@ class Relay:
             except OSError:
                 c.close()
                 continue
+            c.settimeout(self.STEP)
+            u.settimeout(self.STEP)
+            conn = RelayConn(c, u)
             with self.lock:
-                self.conns += [c, u]
-            threading.Thread(target=self.pump, args=(c, u, True),
+                self.conns.add(conn)
+                self.accepted += 1
+                if self.mode == "drop" or self.done:  # cut() ran meanwhile
+                    conn.over = conn.reset = True
+            threading.Thread(target=self.pump, args=(conn, c, u, True),
                              daemon=True).start()
-            threading.Thread(target=self.pump, args=(u, c, False),
+            threading.Thread(target=self.pump, args=(conn, u, c, False),
                              daemon=True).start()
 
-    def pump(self, src, dst, upstream):
+    def pump(self, conn, src, dst, upstream):
         try:
-            while not self.done:
-                data = src.recv(65536)
+            while not conn.over:
+                try:
+                    data = src.recv(65536)
+                except socket.timeout:
+                    continue
                 if not data:
                     break
-                while self.mode == "blackhole" and not self.done:
+                while self.mode == "blackhole" and not conn.over:
                     time.sleep(0.05)
-                if self.mode == "drop":
+                if self.mode == "drop" or conn.over:
                     break
                 if upstream and self.corrupt and len(data) > 100:
                     b = bytearray(data)
@@ -333,37 +394,73 @@ class Relay:
                     data = bytes(b)
                     self.corrupt = False
                     self.corrupted += 1
-                dst.sendall(data)
+                while data and not conn.over:
+                    try:
+                        data = data[dst.send(data):]
+                    except socket.timeout:
+                        continue
         except OSError:
             pass
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def cut(self):
-        """Reset every live connection."""
         with self.lock:
-            for s in self.conns:
-                try:
+            if not conn.over:
+                # This direction ended: end both, as a proxy does (FIN).
+                conn.over = True
+                for s in conn.socks:
+                    try:
+                        s.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+            conn.pumps -= 1
+            if conn.pumps > 0:
+                return
+            self.conns.discard(conn)
+        for s in conn.socks:
+            try:
+                if conn.reset:
                     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                                  b"\x01\x00\x00\x00\x00\x00\x00\x00")
-                    s.close()
-                except OSError:
-                    pass
-            self.conns = []
+            except OSError:
+                pass
+            s.close()
+
+    def cut(self):
+        """Reset every live connection: its pumps stop and close both
+        sockets with RST."""
+        with self.lock:
+            for conn in self.conns:
+                if conn.over:
+                    continue
+                conn.over = conn.reset = True
+                for s in conn.socks:
+                    try:  # wakes a pump in recv; sends nothing
+                        s.shutdown(socket.SHUT_RD)
+                    except OSError:
+                        pass
+
+    def live(self):
+        """Relayed connections whose sockets are still open."""
+        with self.lock:
+            return len(self.conns)
 
     def close(self):
         self.done = True
         self.cut()
         self.lsock.close()
+        wait_for(lambda: self.live() == 0, 5)
 
 
 def t_link_cut():
     st = Setup("linkcut")
     st.start_receiver()
     relay = Relay(st.rport)
+    try:
+        link_cut(st, relay)
+    finally:
+        relay.close()
+    st.stop_all()
+
+
+def link_cut(st, relay):
     st.produce("--rate", 30000, "--seconds", 0)
     st.start_sender(receiver=f"127.0.0.1:{relay.port}", timeout_ms=1000)
     time.sleep(1)
@@ -391,8 +488,30 @@ def t_link_cut():
     check("no frame" in st.s.text() or "silent" in st.s.text()
           or "no frame" in st.r.text(),
           "linkcut: a blackholed link was detected by timeout")
-    relay.close()
-    st.stop_all()
+    live = relay.live()
+    log(f"linkcut: {relay.accepted} connections relayed, {live} still open")
+    check(live <= 2, "linkcut: the relay closed its finished connections")
+
+
+def log_time(line):
+    """Seconds of a shipper log line's timestamp (2026-01-02T03:04:05.678Z)
+    within its day, or None."""
+    m = re.match(r"\d{4}-\d\d-\d\dT(\d\d):(\d\d):(\d\d\.\d{3})Z", line)
+    if not m:
+        return None
+    return int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3])
+
+
+def disconnect_times(text, since_word):
+    """Times of the sender's disconnects from the first one that says
+    since_word on."""
+    out = []
+    for line in text.splitlines():
+        if "disconnected from" in line and (out or since_word in line):
+            t = log_time(line)
+            if t is not None:
+                out.append(t)
+    return out
 
 
 def t_disk_budget():
@@ -406,11 +525,108 @@ def t_disk_budget():
     acked = st.acked()
     check(0 < acked < n, f"budget: partial ack {acked} of {n}")
     check("STORAGE_FULL" in st.s.text(), "budget: sender logged the reason")
+    # A full receiver takes the handshake and refuses the DATA. No progress,
+    # so the sender's backoff grows (backoff_min_ms 20 doubling to
+    # backoff_max_ms 300, waits in [d/2, d]) as after a refusal: from the
+    # fifth retry on, every wait is at least 150 ms. It used to start again
+    # from backoff_min_ms after every WELCOME: a reconnect storm.
+    check(wait_for(lambda: len(disconnect_times(st.s.text(),
+                                                "STORAGE_FULL")) >= 8, 20),
+          "budget: the sender kept retrying the full receiver")
+    t = disconnect_times(st.s.text(), "STORAGE_FULL")
+    gaps = [round(b - a, 3) for a, b in zip(t, t[1:])]
+    check(len(gaps) >= 7 and min(gaps[4:]) >= 0.145,
+          f"budget: the sender backed off from the full receiver "
+          f"(seconds between retries: {gaps[:10]})")
     # Space comes back (a larger budget): it drains, nothing lost.
     st.r.stop()
     st.start_receiver(disk_budget_bytes=0)
     check(st.drained(60), "budget: drained once space was back")
     check(st.compare(first=0), "budget: canonical == edge")
+    st.stop_all()
+
+
+SLOW_FSYNC_C = r"""
+/* ship_test.py's LD_PRELOAD: every fsync and fdatasync of the process takes
+ * SHIP_TEST_FSYNC_MS longer, as on a loaded disk. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <time.h>
+
+static void slow(void)
+{
+	const char *e = getenv("SHIP_TEST_FSYNC_MS");
+	long ms = e ? atol(e) : 0;
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+int fsync(int fd)
+{
+	static int (*real)(int);
+
+	if (!real)
+		real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+	slow();
+	return real(fd);
+}
+
+int fdatasync(int fd)
+{
+	static int (*real)(int);
+
+	if (!real)
+		real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+	slow();
+	return real(fd);
+}
+"""
+
+
+def build_slow_fsync():
+    """The fsync shim as a shared object, or None without a C compiler."""
+    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if not cc:
+        return None
+    src = os.path.join(TMP, "slow_fsync.c")
+    so = os.path.join(TMP, "slow_fsync.so")
+    with open(src, "w") as f:
+        f.write(SLOW_FSYNC_C)
+    r = subprocess.run([cc, "-shared", "-fPIC", "-O1", "-o", so, src, "-ldl"],
+                       capture_output=True, timeout=120)
+    if r.returncode != 0:
+        log(f"building the fsync shim: {r.stderr.decode(errors='replace')}")
+        return None
+    return so
+
+
+def t_slow_disk():
+    """The edge host's disk is slow: each fsync takes 1.5 s, more than
+    timeout_ms. The consumer checkpoint (two fsyncs) must not hold up the
+    sender's connection: it used to, the receiver dropped the silent sender
+    ('no frame for 2000 ms'), and it reconnected over and over, a frame at a
+    time, never catching up."""
+    so = build_slow_fsync()
+    if not so:
+        log("slowdisk: skipped: no C compiler for the fsync shim")
+        return
+    st = Setup("slowdisk")
+    st.start_receiver()
+    st.produce("--rate", 30000, "--seconds", 0)
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    env = dict(os.environ, LD_PRELOAD=so, SHIP_TEST_FSYNC_MS="1500",
+               ASAN_OPTIONS=f"{asan}:verify_asan_link_order=0".lstrip(":"))
+    st.start_sender(env=env, timeout_ms=1000)
+    time.sleep(5)
+    st.prod.stop()
+    check(st.drained(60), "slowdisk: drained with a 1.5 s fsync on the edge")
+    check(st.compare(first=0), "slowdisk: canonical == edge")
+    check("no frame for" not in st.r.text(),
+          "slowdisk: the receiver never found the sender silent")
+    n = st.s.text().count("connected to")
+    log(f"slowdisk: the sender connected {n} times")
     st.stop_all()
 
 
@@ -527,18 +743,27 @@ def main():
     TMP = tempfile.mkdtemp(prefix="alog-ship-test-")
     tests = {"config": t_config_refusals, "stream": t_stream_retention_gap,
              "kill9": lambda: t_kill9(ARGS.rounds), "linkcut": t_link_cut,
-             "budget": t_disk_budget, "tls": t_tls}
+             "slowdisk": t_slow_disk, "budget": t_disk_budget, "tls": t_tls}
     t0 = time.monotonic()
     for name, fn in tests.items():
         if ARGS.only and name not in ARGS.only.split(","):
             continue
         log(f"=== {name}")
+        nfails = len(FAILS)
+        PROCS.clear()
         try:
             fn()
         except Exception as e:  # a crash of the harness is a failure
             import traceback
             traceback.print_exc()
             FAILS.append(f"{name}: {e!r}")
+        for p in PROCS:  # left running by a crash; closes every log
+            try:
+                p.stop()
+            except Exception as e:
+                log(f"stopping {p.name}: {e!r}")
+        if len(FAILS) > nfails:
+            print_log_tails(PROCS)
     log(f"{len(FAILS)} failures in {time.monotonic() - t0:.0f}s")
     if FAILS:
         for f in FAILS:
