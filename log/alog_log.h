@@ -44,7 +44,7 @@ struct alog_log_options {
 	uint32_t batch_bytes_max;      /* group commit buffer (4 MiB) */
 	uint32_t batch_records_max;    /* records per commit (65536) */
 	uint32_t index_interval_bytes; /* 4096 */
-	uint32_t commits_in_flight;    /* fsync mode: batches in flight (4) */
+	uint32_t commits_in_flight;    /* fsync mode: batches in flight (1) */
 	uint64_t disk_budget_bytes;    /* 0 = unlimited */
 	uint64_t retention_age_min_ms; /* keep acked segments this long (0) */
 };

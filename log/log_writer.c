@@ -5,12 +5,15 @@
  * and leave. The commit thread swaps the fill batch for a spare one and
  * submits it with io_uring (a write linked to an fdatasync) without
  * waiting; while batches are on their way to disk the next one fills up,
- * so the batch size grows with the load: that is the group commit. In
- * fsync mode up to commits_in_flight batches (4) are in flight at once, so
- * the device sees several flushes queued instead of one at a time (on
- * this project's VM disk 2 in flight gave ~3x the commits per second of
- * 1); an appender that arrives while the commit thread waits for
- * completions wakes it through an eventfd read queued in the same ring.
+ * so the batch size grows with the load: that is the group commit. The
+ * callbacks of a finished batch run once the next one is submitted, so
+ * they overlap its I/O. In fsync mode up to commits_in_flight batches
+ * (default 1) may be in flight at once, so the device sees several flushes
+ * queued; an appender that arrives while the commit thread waits for
+ * completions then wakes it through an eventfd read queued in the same
+ * ring. On this project's 2-CPU VM more than one in flight made the edge
+ * slower (every extra fdatasync costs CPU that request handling needs):
+ * see docs/log-format.md before raising it.
  * Batches complete in any order but are finished strictly in offset
  * order: the segment index, HEAD and the callbacks advance only once every
  * earlier batch is durable, so a callback with status 0 still means every
@@ -79,6 +82,7 @@ struct log_batch {
 	struct log_segment *seal; /* sealed after this batch (a roll) */
 	bool sync;
 	int err;           /* failed before or at submission */
+	int status;        /* for the callbacks, once finished */
 	int res[2];        /* write, fdatasync */
 	unsigned cqes;     /* completions still to come */
 	uint64_t submit_ns;
@@ -140,13 +144,18 @@ struct alog_log {
 	pthread_cond_t space_cv;   /* appenders wait for room or a roll */
 	pthread_cond_t durable_cv; /* alog_log_sync waits */
 	struct space_waiter *space_q, *space_q_tail;
-	struct log_batch batches[LOG_INFLIGHT_MAX + 1];
-	unsigned nbatches; /* commits_in_flight + 1 */
+	struct log_batch batches[LOG_INFLIGHT_MAX + 2];
+	unsigned nbatches; /* commits_in_flight + 2 */
 	struct log_batch *fill;
 	/* Commit thread only: batches neither filling nor in flight, and
 	 * the batches in flight, oldest first (a ring). */
-	struct log_batch *spare[LOG_INFLIGHT_MAX + 1];
+	struct log_batch *spare[LOG_INFLIGHT_MAX + 2];
 	unsigned nspare;
+	/* Finished batches whose appenders are still to be called back:
+	 * the callbacks run once the next batch is submitted, so they
+	 * overlap its I/O. */
+	struct log_batch *done[LOG_INFLIGHT_MAX + 2];
+	unsigned ndone;
 	struct log_batch *inflight[LOG_INFLIGHT_MAX];
 	unsigned if_first, if_count;
 	/* The commit thread, waiting for completions with room for another
@@ -201,7 +210,7 @@ void alog_log_options_init(struct alog_log_options *o)
 	o->batch_bytes_max = 4u << 20;
 	o->batch_records_max = 65536;
 	o->index_interval_bytes = 4096;
-	o->commits_in_flight = 4;
+	o->commits_in_flight = 1;
 }
 
 const char *alog_strerror(int err)
@@ -1005,6 +1014,9 @@ static int batch_result(struct log_batch *b)
 
 	if (b->err)
 		return b->err;
+	/* Interrupted (a stopped and continued process): do it by hand. */
+	if (b->used > 0 && (b->res[0] == -EINTR || b->res[0] == -EAGAIN))
+		b->res[0] = 0;
 	if (b->used > 0 && b->res[0] < 0)
 		return b->res[0];
 	if (b->used > 0 && (size_t)b->res[0] < b->used) {
@@ -1017,6 +1029,8 @@ static int batch_result(struct log_batch *b)
 			return -errno;
 		return 0;
 	}
+	if (b->sync && (b->res[1] == -EINTR || b->res[1] == -EAGAIN))
+		return fdatasync(b->seg->fd) == 0 ? 0 : -errno;
 	if (b->sync && b->res[1] < 0)
 		return b->res[1];
 	return 0;
@@ -1068,9 +1082,9 @@ static void batch_finish(struct alog_log *log, struct log_batch *b)
 		segment_free(old);
 		b->seal = NULL;
 	}
+	b->status = rc;
 	if (rc < 0) {
 		log_fail(log, rc);
-		fail_waiters(b, rc);
 		return;
 	}
 
@@ -1097,11 +1111,10 @@ static void batch_finish(struct alog_log *log, struct log_batch *b)
 	}
 	pthread_cond_broadcast(&log->durable_cv);
 	pthread_mutex_unlock(&log->mu);
-	fail_waiters(b, 0); /* status 0: durable */
 }
 
 /* Finish the complete batches at the front of the in-flight ring, in
- * offset order, and give them back as spares. */
+ * offset order; their callbacks wait in done[]. */
 static void finish_ready(struct alog_log *log)
 {
 	while (log->if_count > 0) {
@@ -1112,9 +1125,22 @@ static void finish_ready(struct alog_log *log)
 		batch_finish(log, b);
 		log->if_first = (log->if_first + 1) % LOG_INFLIGHT_MAX;
 		log->if_count--;
+		log->done[log->ndone++] = b;
+	}
+}
+
+/* Call the finished batches' appenders back (status 0: durable), in
+ * offset order, and give the batches back as spares. Without mu. */
+static void run_done(struct alog_log *log)
+{
+	for (unsigned i = 0; i < log->ndone; i++) {
+		struct log_batch *b = log->done[i];
+
+		fail_waiters(b, b->status);
 		batch_reset(b);
 		log->spare[log->nspare++] = b;
 	}
+	log->ndone = 0;
 }
 
 /*
@@ -1129,6 +1155,7 @@ static void wait_io(struct alog_log *log, bool kickable)
 	log->io_waiting = kickable;
 	log->kicked = false;
 	pthread_mutex_unlock(&log->mu);
+	run_done(log);
 	if (kickable)
 		kick_arm(log);
 	rc = reap(log, true);
@@ -1152,7 +1179,7 @@ static void wait_io(struct alog_log *log, bool kickable)
 static void *commit_main(void *arg)
 {
 	struct alog_log *log = arg;
-	unsigned depth = log->nbatches - 1;
+	unsigned depth = log->nbatches - 2;
 
 	pthread_mutex_lock(&log->mu);
 	for (;;) {
@@ -1171,6 +1198,12 @@ static void *commit_main(void *arg)
 
 			if (log->if_count > 0) {
 				wait_io(log, false);
+				continue;
+			}
+			if (log->ndone > 0) {
+				pthread_mutex_unlock(&log->mu);
+				run_done(log);
+				pthread_mutex_lock(&log->mu);
 				continue;
 			}
 			if (b->nwaiters > 0) {
@@ -1207,6 +1240,12 @@ static void *commit_main(void *arg)
 		    !fsync_due) {
 			if (log->if_count > 0) {
 				wait_io(log, log->if_count < depth);
+				continue;
+			}
+			if (log->ndone > 0) {
+				pthread_mutex_unlock(&log->mu);
+				run_done(log);
+				pthread_mutex_lock(&log->mu);
 				continue;
 			}
 			if (log->closing)
@@ -1259,6 +1298,13 @@ static void *commit_main(void *arg)
 			}
 		}
 
+		if (log->nspare == 0) {
+			/* Every spare waits for its callbacks. */
+			pthread_mutex_unlock(&log->mu);
+			run_done(log);
+			pthread_mutex_lock(&log->mu);
+			continue;
+		}
 		/* Swap the fill batch for a spare. */
 		take = log->fill;
 		log->fill = log->spare[--log->nspare];
@@ -1292,8 +1338,9 @@ static void *commit_main(void *arg)
 			      LOG_INFLIGHT_MAX] = take;
 		log->if_count++;
 		in_flight = log->if_count;
-		/* Whatever else came back meanwhile: finish it while this
-		 * batch is on its way to disk. */
+		/* The previous batches' callbacks, and whatever else came
+		 * back meanwhile, while this batch is on its way to disk. */
+		run_done(log);
 		if (reap(log, false) == 0)
 			finish_ready(log);
 		pthread_mutex_lock(&log->mu);
@@ -1422,7 +1469,7 @@ struct alog_log *alog_log_open(const char *dir,
 			 log->o.commits_in_flight > 1 ?
 				 log->o.commits_in_flight :
 				 1) +
-			1;
+			2;
 	log->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (log->kick_fd < 0) {
 		rc = -errno;

@@ -61,6 +61,7 @@ struct ship_config {
 	uint32_t record_bytes_max;
 	uint64_t disk_budget_bytes; /* per edge canonical log, 0 = none */
 	uint64_t segment_bytes_max;
+	uint32_t commits_in_flight; /* canonical log: group commits in flight */
 };
 
 /*

@@ -81,6 +81,7 @@ static const struct key keys[] = {
 	  RECV },
 	{ "segment_bytes_max", K_U64, F(segment_bytes_max), 1u << 20, 1u << 30,
 	  RECV },
+	{ "commits_in_flight", K_U32, F(commits_in_flight), 1, 8, RECV },
 };
 
 static void errf(char *err, size_t cap, const char *fmt, ...)
@@ -115,6 +116,7 @@ static void config_defaults(struct ship_config *c, enum ship_role role)
 	c->records_max = 16384;
 	c->record_bytes_max = 1u << 20;
 	c->segment_bytes_max = 64u << 20;
+	c->commits_in_flight = 1;
 }
 
 static int set_edges(struct ship_config *c, const char *v, char *err,

@@ -259,6 +259,7 @@ static void log_options(const struct receiver *r, struct alog_log_options *o)
 	o->segment_bytes_max = r->cfg->segment_bytes_max;
 	o->disk_budget_bytes = r->cfg->disk_budget_bytes;
 	o->batch_bytes_max = 16u << 20;
+	o->commits_in_flight = r->cfg->commits_in_flight;
 	if (o->segment_bytes_max < 64 + 32 + (uint64_t)o->record_bytes_max)
 		o->segment_bytes_max = 64 + 32 + (uint64_t)o->record_bytes_max;
 }

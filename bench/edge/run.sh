@@ -40,12 +40,14 @@ set -euo pipefail
 usage() {
 	cat <<EOF
 usage: bench/edge/run.sh [--duration S] [--warmup S] [--connections N]
-                         [--threads N] [--workers N] [--batch N] [--quick]
+                         [--threads N] [--workers N] [--batch N]
+                         [--commits-in-flight N] [--quick]
   --duration S     measured seconds per case (default 10)
   --warmup S       warm-up seconds per case, not measured (default 2)
   --connections N  wrk connections (default 64)
   --threads N      wrk threads (default 2)
   --workers N      edge workers = nginx worker_processes (default 2)
+  --commits-in-flight N  the edge log's log.commits_in_flight (default 1)
   --batch N        events per /track/batch request (default 100)
   --quick          --duration 3 --warmup 1
 EOF
@@ -57,6 +59,7 @@ connections=64
 threads=2
 workers=2
 batch=100
+inflight=1
 quick=false
 while (($# > 0)); do
 	case $1 in
@@ -65,13 +68,15 @@ while (($# > 0)); do
 	--connections) connections=${2:?}; shift 2 ;;
 	--threads) threads=${2:?}; shift 2 ;;
 	--workers) workers=${2:?}; shift 2 ;;
+	--commits-in-flight) inflight=${2:?}; shift 2 ;;
 	--batch) batch=${2:?}; shift 2 ;;
 	--quick) duration=3 warmup=1 quick=true; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
 	esac
 done
-for v in "$duration" "$warmup" "$connections" "$threads" "$workers" "$batch"; do
+for v in "$duration" "$warmup" "$connections" "$threads" "$workers" "$batch" \
+	"$inflight"; do
 	[[ $v =~ ^[0-9]+$ ]] || { usage >&2; exit 2; }
 done
 ((duration > 0 && connections >= threads && threads > 0 && workers > 0 &&
@@ -266,7 +271,8 @@ start_edge() {
 {
   "listen": "127.0.0.1:$port",
   "workers": $workers,
-  "log": { "dir": "$log", "durability": "fsync" },
+  "log": { "dir": "$log", "durability": "fsync",
+           "commits_in_flight": $inflight },
   "limits": { "batch_events": $((batch > 1000 ? batch : 1000)),
               "connections": $((connections + 1024)) },
   "trusted_proxies": [],
@@ -377,6 +383,7 @@ status=0
 "$python" "$here/report.py" --cases "$tmp/cases" --json "$stem.json" \
 	--duration "$duration" --warmup "$warmup" --connections "$connections" \
 	--threads "$threads" --workers "$workers" --batch "$batch" \
+	--commits-in-flight "$inflight" \
 	--log-dir "$logdir" --fs "$fs" --quick "$quick" \
 	--user-agent "$ua" | tee "$stem.txt" || status=$?
 echo "results: $stem.json $stem.txt (exit status $status)"
