@@ -965,9 +965,15 @@ static void batch_submit(struct alog_log *log, struct log_batch *b)
 	do
 		rc = io_uring_submit(&log->ring);
 	while (rc == -EINTR);
+	if (rc >= 0 && (unsigned)rc < n)
+		rc = -EIO; /* part of the batch is left in the ring */
 	if (rc < 0) {
+		/* What the ring holds of this batch can no longer be
+		 * accounted for: stop the log now, before anything later
+		 * is submitted behind it. */
 		b->err = rc;
 		b->done_ns = alog_mono_ns();
+		log_fail(log, rc);
 		return;
 	}
 	b->cqes = n;
@@ -1257,13 +1263,27 @@ static void *commit_main(void *arg)
 		}
 		/*
 		 * Batches overlap only in fsync mode and away from rolls: a
-		 * roll creates and seals segments around one batch, and in
-		 * write mode an fdatasync must follow every earlier write.
+		 * roll creates and seals segments around one batch, which
+		 * stays alone in flight until the old segment is sealed (a
+		 * crash must never find records in the new segment while the
+		 * old one's last batch is not durable: recovery would see a
+		 * damaged sealed segment, not a torn tail); and in write mode
+		 * an fdatasync must follow every earlier write.
 		 */
 		serial = log->o.durability != ALOG_DURABLE_FSYNC ||
-			 log->roll_pending || roll_age || fsync_due;
+			 log->roll_pending || roll_age || fsync_due ||
+			 log->sealing_base != UINT64_MAX;
 		if (log->if_count > 0 && (serial || log->if_count == depth)) {
 			wait_io(log, false);
+			continue;
+		}
+		if (log->nspare == 0 ||
+		    ((log->roll_pending || roll_age) && log->ndone > 0)) {
+			/* Spares wait for their callbacks; and a roll's
+			 * segment creation should not delay callbacks. */
+			pthread_mutex_unlock(&log->mu);
+			run_done(log);
+			pthread_mutex_lock(&log->mu);
 			continue;
 		}
 		if (roll_age)
@@ -1298,13 +1318,6 @@ static void *commit_main(void *arg)
 			}
 		}
 
-		if (log->nspare == 0) {
-			/* Every spare waits for its callbacks. */
-			pthread_mutex_unlock(&log->mu);
-			run_done(log);
-			pthread_mutex_lock(&log->mu);
-			continue;
-		}
 		/* Swap the fill batch for a spare. */
 		take = log->fill;
 		log->fill = log->spare[--log->nspare];
