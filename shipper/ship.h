@@ -8,6 +8,7 @@
 #define SHIP_H
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -87,8 +88,9 @@ void ship_logf(const char *level, const char *fmt, ...)
 #define ship_error(...) ship_logf("error", __VA_ARGS__)
 extern const char *ship_log_role;
 
-/* Set by SIGTERM/SIGINT: finish what is in flight and exit 0. */
-extern volatile sig_atomic_t ship_stop;
+/* Set by SIGTERM/SIGINT: finish what is in flight and exit 0. Read by
+ * every connection thread, so atomic (lock-free, safe in a handler). */
+extern atomic_int ship_stop;
 
 /* The roles: return the process exit status. */
 int ship_send_run(const struct ship_config *cfg);

@@ -17,7 +17,7 @@
 #include "alog_common.h"
 #include "ship.h"
 
-volatile sig_atomic_t ship_stop;
+atomic_int ship_stop;
 const char *ship_log_role = "shipper";
 
 void ship_logf(const char *level, const char *fmt, ...)
