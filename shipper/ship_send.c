@@ -1046,7 +1046,12 @@ int ship_send_run(const struct ship_config *cfg)
 		    alog_mono_ns() - since >=
 			    (uint64_t)cfg->backoff_max_ms * 1000000)
 			s->backoff_ms = cfg->backoff_min_ms;
-		nap(backoff_next(s));
+		{
+			uint32_t d = backoff_next(s);
+
+			ship_info("reconnecting in %u ms", d);
+			nap(d);
+		}
 	}
 	checkpoint(s, true);
 	ckpt_stop(s);
