@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +32,6 @@ enum op_tag {
 	OP_SEND = 3,
 	OP_EVENTFD = 4,
 	OP_TICK = 5,
-	OP_ACCEPT_CANCEL = 6,
 };
 
 static inline uint64_t op_data(void *p, enum op_tag t)
@@ -610,47 +608,11 @@ static void drain_done(struct edge_worker *w)
 	}
 }
 
-/*
- * Accept watchdog. Seen under the fuzzer's ~6,000 connections a second:
- * a connection waiting in the listen queue for 30 s while this worker's
- * io_uring accept was armed and nothing completed (a lost wake-up, cause
- * not found). Then the edge would stop taking connections for good. So if
- * connections wait at two ticks in a row (~500 ms) and this worker took
- * none in between, cancel its accept and arm a fresh one; the cancel's
- * completion says whether there was one to cancel.
- */
-static void accept_watchdog(struct edge_worker *w)
-{
-	struct pollfd p = { .fd = w->listen_fd, .events = POLLIN };
-	struct io_uring_sqe *sqe;
-
-	if (!w->accepting || w->accept_cancel_pending) {
-		w->accepted_since_tick = 0;
-		return;
-	}
-	if (w->accepted_since_tick > 0 || poll(&p, 1, 0) != 1 ||
-	    !(p.revents & POLLIN)) {
-		w->accept_stuck_ticks = 0;
-		w->accepted_since_tick = 0;
-		return;
-	}
-	if (++w->accept_stuck_ticks < 2)
-		return;
-	w->accept_stuck_ticks = 0;
-	w->accept_cancel_pending = true;
-	edge_metrics_accept_rearm();
-	sqe = get_sqe(w);
-	io_uring_prep_cancel64(sqe, op_data(w, OP_ACCEPT), 0);
-	io_uring_sqe_set_data64(sqe, op_data(w, OP_ACCEPT_CANCEL));
-}
-
 static void on_tick(struct edge_worker *w)
 {
 	const struct edge_limits *lim = &w->srv->limits;
 	uint64_t now = alog_mono_ns();
 	struct edge_conn *c, *next;
-
-	accept_watchdog(w);
 
 	for (c = w->conns; c; c = next) {
 		next = c->next;
@@ -707,19 +669,9 @@ static void *worker_main(void *arg)
 			seen++;
 			switch ((enum op_tag)(d & 7)) {
 			case OP_ACCEPT:
-				if (res >= 0) {
-					w->accepted_since_tick++;
+				if (res >= 0)
 					on_accept(w, res);
-				}
 				if (w->accepting)
-					arm_accept(w);
-				break;
-			case OP_ACCEPT_CANCEL:
-				/* 0: the old accept completes with -ECANCELED
-				 * and is re-armed there; -ENOENT: there was
-				 * none, arm one; -EALREADY: it is completing. */
-				w->accept_cancel_pending = false;
-				if (res == -ENOENT && w->accepting)
 					arm_accept(w);
 				break;
 			case OP_RECV:

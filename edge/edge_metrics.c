@@ -86,13 +86,6 @@ int64_t edge_metrics_conns(void)
 	return __atomic_load_n(&conns, __ATOMIC_RELAXED);
 }
 
-static uint64_t accept_rearms;
-
-void edge_metrics_accept_rearm(void)
-{
-	add(&accept_rearms, 1);
-}
-
 struct out {
 	char *buf;
 	size_t cap, len;
@@ -164,14 +157,8 @@ size_t edge_metrics_render(char *buf, size_t cap,
 	     (double)get(&append_hist.sum_ns) / 1e9,
 	     (unsigned long long)get(&append_hist.count));
 	emit(&o,
-	     "# TYPE alog_edge_connections gauge\nalog_edge_connections %lld\n"
-	     "# HELP alog_edge_accept_rearms_total Accepts found stalled "
-	     "(connections waiting, none taken for a tick) and re-armed.\n"
-	     "# TYPE alog_edge_accept_rearms_total counter\n"
-	     "alog_edge_accept_rearms_total %llu\n",
-	     (long long)edge_metrics_conns(),
-	     (unsigned long long)__atomic_load_n(&accept_rearms,
-						 __ATOMIC_RELAXED));
+	     "# TYPE alog_edge_connections gauge\nalog_edge_connections %lld\n",
+	     (long long)edge_metrics_conns());
 	if (st) {
 		emit(&o,
 		     "# TYPE alog_log_next_offset gauge\nalog_log_next_offset %llu\n"

@@ -55,8 +55,6 @@ void edge_metrics_rejected(enum edge_reject why, uint64_t events);
 void edge_metrics_append_latency(uint64_t ns);
 void edge_metrics_conn(int delta);
 int64_t edge_metrics_conns(void);
-/* A worker found its accept stalled and armed a fresh one. */
-void edge_metrics_accept_rearm(void);
 
 /* Render everything (plus the log's stats) into buf. Returns bytes
  * written, or the size needed if cap is too small. */

@@ -115,11 +115,6 @@ struct edge_worker {
 	struct edge_conn *conns;
 	size_t nconns;
 	bool accepting;
-	/* Accept watchdog (see on_tick): accepts since the last tick, ticks
-	 * in a row that found connections waiting, a cancel in flight. */
-	uint32_t accepted_since_tick;
-	uint32_t accept_stuck_ticks;
-	bool accept_cancel_pending;
 	struct __kernel_timespec tick;
 	struct sockaddr_storage accept_addr;
 	socklen_t accept_addrlen;

@@ -630,7 +630,6 @@ class EdgeTest(unittest.TestCase):
         self.assertIn("alog_log_fsync_seconds_bucket", text)
         self.assertIn("alog_log_durable_offset 1", text)
         self.assertRegex(text, r"\nalog_log_commits_in_flight_max 1\n")
-        self.assertRegex(text, r"\nalog_edge_accept_rearms_total \d+\n")
 
     def test_sighup_reload(self):
         body = dict(VIEW, siteId="newsite")
