@@ -104,24 +104,10 @@ g++ -O2 "$tmp/json_bench.o" "$tmp/json_c.o" "$tmp/simd.o" \
 
 # ---- bodies --------------------------------------------------------------
 
-# What Plausible's tracker sends for a page view: 150 bytes (bench/edge).
-printf '%s' '{"n":"pageview","u":"https://example.com/blog/privacy-first-analytics?utm_source=newsletter","d":"example.com","r":"https://www.google.com/","w":1440}' \
-	>"$tmp/single.json"
-
-# An alog /track/batch body: BATCH events of a few kinds, as a server-side
-# sender or the tracker's queue would flush them (~160 bytes each); copied
-# from bench/edge/run.sh.
-{
-	kinds=(add_to_cart scroll_depth outbound_click video_play signup_start)
-	printf '{"siteId":"example","events":['
-	for ((i = 0; i < batch; i++)); do
-		((i > 0)) && printf ','
-		printf '{"eventType":"%s","sessionId":"s-%08x","pageUrl":"https://example.com/shop/item-%d?ref=home","timestamp":%d,"metadata":{"sku":"SKU-%05d","plan":"pro"}}' \
-			"${kinds[i % ${#kinds[@]}]}" $((0x5eed0000 + i % 17)) \
-			$((i % 50)) $((1763700000000 + i * 250)) $((i * 7))
-	done
-	printf ']}'
-} >"$tmp/batch.json"
+# The bodies: bench/bodies.sh (shared with the other benchmark).
+. "$(dirname "${BASH_SOURCE[0]}")/../bodies.sh"
+bench_single_body >"$tmp/single.json"
+bench_batch_body "$batch" >"$tmp/batch.json"
 
 # The same shape with strings a parser must decode or validate: JSON
 # escapes, \u escapes (one a surrogate pair), raw UTF-8 of 2, 3 and 4
