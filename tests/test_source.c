@@ -120,6 +120,21 @@ static const struct url_case url_cases[] = {
 	{ "http://localhost/", 0, "localhost", "/", "" },
 	{ "http://my_host.local/", 0, "my_host.local", "/", "" },
 	{ "http://xn--mnchen-3ya.de/", 0, "xn--mnchen-3ya.de", "/", "" },
+	{ "http://[::1]", 0, "[::1]", "/", "" },
+	{ "https://[2001:db8::A:B]:8443/p?q", 0, "[2001:db8::a:b]:8443", "/p",
+	  "q" },
+	{ "https://u:p@[::1]:443/", 0, "[::1]", "/", "" },
+	{ "http://XN--MNCHEN-3YA.DE/", 0, "xn--mnchen-3ya.de", "/", "" },
+	{ "http://xn--80aswg.xn--p1ai/", 0, "xn--80aswg.xn--p1ai", "/", "" },
+	{ "http://u:p%40ss@example.com/", 0, "example.com", "/", "" },
+	{ "http://user:p@ss@example.com:8080/", 0, "example.com:8080", "/",
+	  "" },
+	{ "http://www.google.com@evil.com/", 0, "evil.com", "/", "" },
+	{ "http://evil.com#@www.google.com/", 0, "evil.com", "/", "" },
+	BAD("http://[fe80::1%25eth0]/"),
+	BAD("http://b\xc3\xbc"
+	    "cher.de/"),
+	BAD("http://b%C3%BCcher.de/"),
 	BAD("http://[::1/"),
 	BAD("http://[]/"),
 	BAD("http://[::1]x/"),
@@ -180,6 +195,35 @@ static const struct url_case url_cases[] = {
 	  "&yclid=1&twclid=1&ttclid=1&li_fat_id=1&igshid=1&mc_cid=1&mc_eid=1"
 	  "&_ga=1&_gl=1&ref_src=1&keep=1",
 	  0, "e.com", "/", "keep=1" },
+	{ "http://e.com/?a=1&gclsrc=aw.ds&gad_source=1&gad_campaignid=2"
+	  "&srsltid=x&ysclid=y&sccid=z&epik=e&s_kwcid=k&ef_id=f&irclickid=i"
+	  "&rb_clid=r&_hsenc=h&_hsmi=m&__hssc=1&__hstc=2&__hsfp=3"
+	  "&hsCtaTracking=4&mkt_tok=t&vero_id=v&vero_conv=c&oly_anon_id=o"
+	  "&oly_enc_id=p&wickedid=w&_openstat=s&_kx=k&b=2",
+	  0, "e.com", "/", "a=1&b=2" },
+	/* the kept ones keep their order wherever the tracking ones were */
+	{ "http://e.com/?z=1&utm_source=a&y=2&fbclid=b&x=3&_ga=c", 0, "e.com",
+	  "/", "z=1&y=2&x=3" },
+	{ "http://e.com/?fbclid=1&z=1&y=2&gclid=2", 0, "e.com", "/",
+	  "z=1&y=2" },
+	{ "http://e.com/?a=1&b=1&a=2", 0, "e.com", "/", "a=1&b=1&a=2" },
+	/* names any case, percent-encoded anywhere; values never matter */
+	{ "http://e.com/?FBCLID=1&Gad_Source=2&_HSENC=3&MKT_TOK=4&k", 0,
+	  "e.com", "/", "k" },
+	{ "http://e.com/?%5Fga=1&%66%62%63%6c%69%64=2&%55TM_term=3&fb%43lid=4"
+	  "&k=%5Fga",
+	  0, "e.com", "/", "k=%5Fga" },
+	{ "http://e.com/?utm%5fsource%3dx=1&k", 0, "e.com", "/", "k" },
+	{ "http://e.com/?gclid%3D1=2&k", 0, "e.com", "/", "gclid%3D1=2&k" },
+	{ "http://e.com/?utm%255Fsource=1", 0, "e.com", "/",
+	  "utm%255Fsource=1" },
+	{ "http://e.com/?gcl%69d", 0, "e.com", "/", "" },
+	/* near misses stay */
+	{ "http://e.com/?gclsrcx=1&_gax=2&ref=3&id=4&si=5&_hs=6&ga=7", 0,
+	  "e.com", "/", "gclsrcx=1&_gax=2&ref=3&id=4&si=5&_hs=6&ga=7" },
+	/* tracking noise in the fragment goes with the fragment */
+	{ "http://e.com/p?a=1&gclid=2#x&fbclid=3", 0, "e.com", "/p", "a=1" },
+	{ "http://e.com/p#?gclid=2&a=1", 0, "e.com", "/p", "" },
 	{ "http://e.com/?utm_source=a&utm_medium=b&utm_campaign=c&utm_content=d"
 	  "&utm_term=e&utm_id=f&utm_source_platform=g&Utm_Whatever=h&UTM_=i",
 	  0, "e.com", "/", "" },
@@ -345,19 +389,69 @@ static void test_url_limits(void)
 	len = build("http://e.com/", "\xc3\xa9", 400, "");
 	CHECK_EQ(parse(big, len, &u), -EINVAL);
 
-	/* the same for the query */
-	len = build("http://e.com/?q=", "\x7f", 681, "");
+	/*
+	 * A query that grows past its buffer is cut after its last whole
+	 * parameter; the URL, its host and path stay (query_cut says so).
+	 */
+	len = build("http://e.com/p?q=", "\x7f", 681, "");
 	CHECK_EQ(parse(big, len, &u), 0);
 	CHECK_EQ(strlen(u.query), SRC_PATH_MAX - 3);
-	len = build("http://e.com/?q=", "\x7f", 682, "");
-	CHECK_EQ(parse(big, len, &u), -EINVAL);
-	/* ... unless the tracking parameter that would overflow goes */
+	CHECK(!u.query_cut);
+	len = build("http://e.com/p?q=", "\x7f", 682, "");
+	CHECK_EQ(parse(big, len, &u), 0);
+	CHECK_STR("cut", u.host, "e.com");
+	CHECK_STR("cut", u.path, "/p");
+	CHECK_STR("cut", u.query, "");
+	CHECK(u.query_cut);
+	len = build("http://e.com/p?a=1&b=2&q=", "\x7f", 680, "&c=3");
+	CHECK_EQ(parse(big, len, &u), 0);
+	CHECK_STR("cut", u.query, "a=1&b=2");
+	CHECK(u.query_cut);
+	/* what follows the cut is dropped, but its utm values are taken */
+	len = build("http://e.com/?a=1&q=", "\x7f", 681,
+		    "&utm_source=fb&c=3&utm_medium=social");
+	CHECK_EQ(parse(big, len, &u), 0);
+	CHECK_STR("cut", u.query, "a=1");
+	CHECK_STR("cut utm", u.utm[ALOG_UTM_SOURCE], "fb");
+	CHECK_STR("cut utm", u.utm[ALOG_UTM_MEDIUM], "social");
+	/* the piece that ends exactly at the buffer fits */
+	len = build("http://e.com/?a=12&q=", "\x7f", 680, "");
+	CHECK_EQ(parse(big, len, &u), 0);
+	CHECK_EQ(strlen(u.query), SRC_PATH_MAX - 1);
+	CHECK(!u.query_cut);
+	/* ... and then nothing more, not even the '&' (found by mutation) */
+	len = build("http://e.com/?a=12&q=", "\x7f", 680, "&b&gclid=1");
+	CHECK_EQ(parse(big, len, &u), 0);
+	CHECK_EQ(strlen(u.query), SRC_PATH_MAX - 1);
+	CHECK(u.query[strlen(u.query) - 1] == 'F');
+	CHECK(u.query_cut);
+	/* a tracking parameter never counts against the query's size */
 	len = build("http://e.com/?gclid=", "\x7f", 682, "&a=1");
 	CHECK_EQ(parse(big, len, &u), 0);
 	CHECK_STR("gclid", u.query, "a=1");
+	CHECK(!u.query_cut);
 	len = build("http://e.com/?a=1&b=", "%", 2000, "");
 	CHECK_EQ(parse(big, len, &u), 0);
 	CHECK_EQ(strlen(u.query), 2006);
+	/* a failure after a cut clears the flag */
+	CHECK_EQ(parse("http://e.com:0x/", 16, &u), -EINVAL);
+	CHECK(!u.query_cut);
+
+	/* many parameters: every kept one, in order; every tracking one goes */
+	len = build("http://e.com/?", "k=v&", 500, "z=1");
+	CHECK_EQ(parse(big, len, &u), 0);
+	CHECK_EQ(strlen(u.query), 500 * 4 + 3);
+	CHECK(!u.query_cut);
+	len = build("http://e.com/?", "gclid=1&utm_x=2&_ga=3&", 90, "z=1");
+	CHECK_EQ(parse(big, len, &u), 0);
+	CHECK_STR("many tracking", u.query, "z=1");
+	len = build("http://e.com/?a=1", "&utm_source=&fbclid=", 100, "&b=2");
+	CHECK_EQ(parse(big, len, &u), 0);
+	CHECK_STR("many tracking", u.query, "a=1&b=2");
+	CHECK_STR("many empty", u.utm[ALOG_UTM_SOURCE], "");
+	len = build("http://e.com/?", "&", 2000, "x=1");
+	CHECK_EQ(parse(big, len, &u), 0);
+	CHECK_STR("many empty", u.query, "x=1");
 
 	/* host: 255 bytes fit, 256 and 255 + port do not */
 	len = build("http://", "a.", 127, "a/");
@@ -472,6 +566,32 @@ static const struct cls_case cls_cases[] = {
 	  "www.google.com", "/" },
 	{ "   ", NULL, "https://t.co/x", NULL, SRC_SOCIAL, "Twitter", "t.co",
 	  "/x" },
+	{ "banner", "FACEBOOK", NULL, NULL, SRC_SOCIAL, "Facebook", "", "" },
+	{ "display", "t.co", NULL, NULL, SRC_SOCIAL, "Twitter", "", "" },
+	{ "(none)", "newsletter", NULL, NULL, SRC_REFERRAL, "newsletter", "",
+	  "" },
+	{ "unknown", "Bing", "https://www.facebook.com/", NULL, SRC_ORGANIC,
+	  "Bing", "www.facebook.com", "/" },
+	{ "paid_social", "instagram", NULL, NULL, SRC_SOCIAL, "Instagram", "",
+	  "" },
+	{ "paid_social", NULL, NULL, NULL, SRC_DIRECT, "", "", "" },
+	{ "cpc2", "Spring Promo", NULL, NULL, SRC_REFERRAL, "Spring Promo", "",
+	  "" },
+	/* utm fields present but empty, or blank, are absent */
+	{ "", "", G, NULL, SRC_ORGANIC, "Google", "www.google.com", "/" },
+	{ " ", "\t", NULL, NULL, SRC_DIRECT, "", "", "" },
+	{ "", "", "https://lnkd.in/x", NULL, SRC_SOCIAL, "LinkedIn", "lnkd.in",
+	  "/x" },
+	{ "", "newsletter", G, NULL, SRC_REFERRAL, "newsletter",
+	  "www.google.com", "/" },
+	{ "email", "", NULL, NULL, SRC_EMAIL, "", "", "" },
+	/* uppercase mediums */
+	{ "NEWSLETTER", NULL, NULL, NULL, SRC_EMAIL, "", "", "" },
+	{ "AFFILIATE", NULL, NULL, NULL, SRC_AFFILIATE, "", "", "" },
+	{ "SOCIAL-MEDIA", NULL, NULL, NULL, SRC_SOCIAL, "", "", "" },
+	{ "PAIDSEARCH", NULL, NULL, NULL, SRC_PAID, "", "", "" },
+	{ "ORGANIC", NULL, NULL, NULL, SRC_ORGANIC, "", "", "" },
+	{ "Partner", "Acme", NULL, NULL, SRC_AFFILIATE, "Acme", "", "" },
 
 	/* precedence: medium beats source beats referrer */
 	{ "email", "google", G, NULL, SRC_EMAIL, "Google", "www.google.com",
@@ -554,6 +674,29 @@ static const struct cls_case cls_cases[] = {
 	{ NULL, "news.ycombinator.com", NULL, NULL, SRC_SOCIAL, "Hacker News",
 	  "", "" },
 	{ NULL, "t.co", NULL, NULL, SRC_SOCIAL, "Twitter", "", "" },
+	{ NULL, "YANDEX.RU", NULL, NULL, SRC_ORGANIC, "Yandex", "", "" },
+	{ NULL, "google.com.br", NULL, NULL, SRC_ORGANIC, "Google", "", "" },
+	{ NULL, "L.Facebook.Com", NULL, NULL, SRC_SOCIAL, "Facebook", "", "" },
+	{ NULL, "lnkd.in", NULL, NULL, SRC_SOCIAL, "LinkedIn", "", "" },
+	{ NULL, "YOUTUBE", NULL, NULL, SRC_SOCIAL, "YouTube", "", "" },
+	{ NULL, "REDDIT", NULL, NULL, SRC_SOCIAL, "Reddit", "", "" },
+	{ NULL, "INSTAGRAM", NULL, NULL, SRC_SOCIAL, "Instagram", "", "" },
+	{ NULL, "DuckDuckGo", NULL, NULL, SRC_ORGANIC, "DuckDuckGo", "", "" },
+	{ NULL, "BAIDU", NULL, NULL, SRC_ORGANIC, "Baidu", "", "" },
+	{ NULL, "gmail", NULL, NULL, SRC_REFERRAL, "Gmail", "", "" },
+	/* a URL as utm_source: its host decides, the label is the site's */
+	{ NULL, "https://www.google.com/", NULL, NULL, SRC_ORGANIC, "Google",
+	  "", "" },
+	{ NULL, "HTTPS://M.FACEBOOK.COM/story?id=1", NULL, NULL, SRC_SOCIAL,
+	  "Facebook", "", "" },
+	{ NULL, "google.co.uk/search", NULL, NULL, SRC_ORGANIC, "Google", "",
+	  "" },
+	{ NULL, "android-app://com.reddit.frontpage", NULL, NULL, SRC_REFERRAL,
+	  "android-app://com.reddit.frontpage", "", "" },
+	{ NULL, "https://example.com/x", NULL, NULL, SRC_REFERRAL,
+	  "https://example.com/x", "", "" },
+	{ NULL, "https://notgoogle.com/", NULL, NULL, SRC_REFERRAL,
+	  "https://notgoogle.com/", "", "" },
 	{ NULL, "newsletter", NULL, NULL, SRC_REFERRAL, "newsletter", "", "" },
 	{ NULL, "  Spring Promo  ", NULL, NULL, SRC_REFERRAL, "Spring Promo",
 	  "", "" },
@@ -636,7 +779,64 @@ static const struct cls_case cls_cases[] = {
 	  "search.aol.com", "/" },
 	{ NULL, NULL, "https://search.aol.co.uk/", NULL, SRC_ORGANIC, "AOL",
 	  "search.aol.co.uk", "/" },
+	{ NULL, NULL, "https://www.google.ru/", NULL, SRC_ORGANIC, "Google",
+	  "www.google.ru", "/" },
+	{ NULL, NULL, "https://www.google.com.mx/", NULL, SRC_ORGANIC, "Google",
+	  "www.google.com.mx", "/" },
+	{ NULL, NULL, "https://www.google.co.in/", NULL, SRC_ORGANIC, "Google",
+	  "www.google.co.in", "/" },
+	{ NULL, NULL, "https://WWW.GOOGLE.COM.BR:8443/Search", NULL,
+	  SRC_ORGANIC, "Google", "www.google.com.br:8443", "/Search" },
+	{ NULL, NULL, "https://news.google.com/", NULL, SRC_ORGANIC, "Google",
+	  "news.google.com", "/" },
+	{ NULL, NULL, "https://Yandex.RU/", NULL, SRC_ORGANIC, "Yandex",
+	  "yandex.ru", "/" },
+	{ NULL, NULL, "https://yandex.kz/", NULL, SRC_ORGANIC, "Yandex",
+	  "yandex.kz", "/" },
+	{ NULL, NULL, "https://WWW.BING.COM:443/", NULL, SRC_ORGANIC, "Bing",
+	  "www.bing.com", "/" },
+	{ NULL, NULL, "https://bing.com/", NULL, SRC_ORGANIC, "Bing",
+	  "bing.com", "/" },
+	{ NULL, NULL, "https://www.baidu.com./s?wd=x", NULL, SRC_ORGANIC,
+	  "Baidu", "www.baidu.com", "/s" },
+	{ NULL, NULL, "https://m.baidu.com/", NULL, SRC_ORGANIC, "Baidu",
+	  "m.baidu.com", "/" },
+	{ NULL, NULL, "https://DuckDuckGo.com/", NULL, SRC_ORGANIC,
+	  "DuckDuckGo", "duckduckgo.com", "/" },
+	{ NULL, NULL, "https://www.sogou.com/", NULL, SRC_ORGANIC, "Sogou",
+	  "www.sogou.com", "/" },
+	{ NULL, NULL, "https://www.so.com/s", NULL, SRC_ORGANIC, "360 Search",
+	  "www.so.com", "/s" },
+	{ NULL, NULL, "https://search.daum.net/", NULL, SRC_ORGANIC, "Daum",
+	  "search.daum.net", "/" },
+	{ NULL, NULL, "https://kagi.com/search", NULL, SRC_ORGANIC, "Kagi",
+	  "kagi.com", "/search" },
+	{ NULL, NULL, "https://www.mojeek.com/", NULL, SRC_ORGANIC, "Mojeek",
+	  "www.mojeek.com", "/" },
+	{ NULL, NULL, "https://www.petalsearch.com/", NULL, SRC_ORGANIC,
+	  "Petal Search", "www.petalsearch.com", "/" },
+	/* services on a search engine's domain that are not search */
+	{ NULL, NULL, "https://mail.google.com/mail/u/0/", NULL, SRC_REFERRAL,
+	  "Gmail", "mail.google.com", "/mail/u/0/" },
+	{ NULL, NULL, "https://docs.google.com/document/d/1", NULL,
+	  SRC_REFERRAL, "Google Docs", "docs.google.com", "/document/d/1" },
+	{ NULL, NULL, "https://drive.google.com/", NULL, SRC_REFERRAL,
+	  "Google Docs", "drive.google.com", "/" },
+	{ NULL, NULL, "https://mail.yandex.ru/", NULL, SRC_REFERRAL,
+	  "Yandex Mail", "mail.yandex.ru", "/" },
+	{ NULL, NULL, "https://mail.google.evil.com/", NULL, SRC_REFERRAL,
+	  "mail.google.evil.com", "mail.google.evil.com", "/" },
+	{ NULL, NULL, "https://gmail.com/", NULL, SRC_REFERRAL, "gmail.com",
+	  "gmail.com", "/" },
 	/* look-alikes are referrals under their own name */
+	{ NULL, NULL, "https://yandex.ru.evil.com/", NULL, SRC_REFERRAL,
+	  "yandex.ru.evil.com", "yandex.ru.evil.com", "/" },
+	{ NULL, NULL, "https://duckduckgo.com.evil.com/", NULL, SRC_REFERRAL,
+	  "duckduckgo.com.evil.com", "duckduckgo.com.evil.com", "/" },
+	{ NULL, NULL, "https://baidu.co/", NULL, SRC_REFERRAL, "baidu.co",
+	  "baidu.co", "/" },
+	{ NULL, NULL, "https://www.google.com@evil.com/", NULL, SRC_REFERRAL,
+	  "evil.com", "evil.com", "/" },
 	{ NULL, NULL, "https://notgoogle.com/", NULL, SRC_REFERRAL,
 	  "notgoogle.com", "notgoogle.com", "/" },
 	{ NULL, NULL, "https://google.evil.com/", NULL, SRC_REFERRAL,
@@ -727,7 +927,35 @@ static const struct cls_case cls_cases[] = {
 	  "www.quora.com", "/" },
 	{ NULL, NULL, "https://discord.com/channels/1", NULL, SRC_SOCIAL,
 	  "Discord", "discord.com", "/channels/1" },
+	{ NULL, NULL, "HTTPS://L.FACEBOOK.COM/L.PHP?u=x", NULL, SRC_SOCIAL,
+	  "Facebook", "l.facebook.com", "/L.PHP" },
+	{ NULL, NULL, "https://l.messenger.com/l.php", NULL, SRC_SOCIAL,
+	  "Facebook", "l.messenger.com", "/l.php" },
+	{ NULL, NULL, "https://M.YOUTUBE.COM/watch", NULL, SRC_SOCIAL,
+	  "YouTube", "m.youtube.com", "/watch" },
+	{ NULL, NULL, "https://T.CO/abc", NULL, SRC_SOCIAL, "Twitter", "t.co",
+	  "/abc" },
+	{ NULL, NULL, "https://LNKD.IN/x", NULL, SRC_SOCIAL, "LinkedIn",
+	  "lnkd.in", "/x" },
+	{ NULL, NULL, "https://m.reddit.com/", NULL, SRC_SOCIAL, "Reddit",
+	  "m.reddit.com", "/" },
+	{ NULL, NULL, "https://out.reddit.com/t3_x", NULL, SRC_SOCIAL, "Reddit",
+	  "out.reddit.com", "/t3_x" },
+	{ NULL, NULL, "https://a:b@t.co:443/x", NULL, SRC_SOCIAL, "Twitter",
+	  "t.co", "/x" },
+	{ NULL, NULL, "https://www.snapchat.com/", NULL, SRC_SOCIAL, "Snapchat",
+	  "www.snapchat.com", "/" },
+	{ NULL, NULL, "https://www.tumblr.com/x", NULL, SRC_SOCIAL, "Tumblr",
+	  "www.tumblr.com", "/x" },
+	{ NULL, NULL, "https://m.weibo.cn/", NULL, SRC_SOCIAL, "Weibo",
+	  "m.weibo.cn", "/" },
 	/* not social: suffixes only match on a label boundary */
+	{ NULL, NULL, "https://t.co.evil.com/", NULL, SRC_REFERRAL,
+	  "t.co.evil.com", "t.co.evil.com", "/" },
+	{ NULL, NULL, "https://lnkd.in.evil.com/", NULL, SRC_REFERRAL,
+	  "lnkd.in.evil.com", "lnkd.in.evil.com", "/" },
+	{ NULL, NULL, "https://myyoutube.com/", NULL, SRC_REFERRAL,
+	  "myyoutube.com", "myyoutube.com", "/" },
 	{ NULL, NULL, "https://notfacebook.com/", NULL, SRC_REFERRAL,
 	  "notfacebook.com", "notfacebook.com", "/" },
 	{ NULL, NULL, "https://facebook.com.evil.com/", NULL, SRC_REFERRAL,
@@ -764,6 +992,18 @@ static const struct cls_case cls_cases[] = {
 	  "[::1]:8080", "/x" },
 	{ NULL, NULL, "https://e.com/caf\xc3\xa9", NULL, SRC_REFERRAL, "e.com",
 	  "e.com", "/caf%C3%A9" },
+	{ NULL, NULL, "http://[2001:DB8::1]/x", NULL, SRC_REFERRAL,
+	  "[2001:db8::1]", "[2001:db8::1]", "/x" },
+	{ NULL, NULL, "http://192.0.2.1:8080/", NULL, SRC_REFERRAL,
+	  "192.0.2.1:8080", "192.0.2.1:8080", "/" },
+	{ NULL, NULL, "https://XN--80ASWG.xn--p1ai/", NULL, SRC_REFERRAL,
+	  "xn--80aswg.xn--p1ai", "xn--80aswg.xn--p1ai", "/" },
+	{ NULL, NULL, "https://user:secret@blog.example.org:8443/p?q=1#f", NULL,
+	  SRC_REFERRAL, "blog.example.org:8443", "blog.example.org:8443",
+	  "/p" },
+	/* the referrer's query is dropped, long or short */
+	{ NULL, NULL, "https://www.google.com/search?q=a&gclid=1", NULL,
+	  SRC_ORGANIC, "Google", "www.google.com", "/search" },
 
 	/* an unparseable referrer is no referrer */
 	{ NULL, NULL, "not a url", NULL, SRC_DIRECT, "", "", "" },
@@ -781,6 +1021,31 @@ static const struct cls_case cls_cases[] = {
 	{ NULL, NULL, "/path", NULL, SRC_DIRECT, "", "", "" },
 	{ NULL, NULL, "www.google.com", NULL, SRC_DIRECT, "", "", "" },
 	{ NULL, NULL, "about:blank", NULL, SRC_DIRECT, "", "", "" },
+	{ NULL, NULL,
+	  "android-app://com.google.android.googlequicksearchbox/"
+	  "https/www.google.com",
+	  NULL, SRC_DIRECT, "", "", "" },
+	{ NULL, NULL, "android-app://com.facebook.katana", NULL, SRC_DIRECT, "",
+	  "", "" },
+	{ NULL, NULL, "ios-app://123/x", NULL, SRC_DIRECT, "", "", "" },
+	/* no scheme, or a broken one */
+	{ NULL, NULL, "www.facebook.com/x", NULL, SRC_DIRECT, "", "", "" },
+	{ NULL, NULL, "t.co/abc", NULL, SRC_DIRECT, "", "", "" },
+	{ NULL, NULL, "google.co.uk", NULL, SRC_DIRECT, "", "", "" },
+	{ NULL, NULL, "https:/www.google.com/", NULL, SRC_DIRECT, "", "", "" },
+	{ NULL, NULL, "https:www.google.com", NULL, SRC_DIRECT, "", "", "" },
+	{ NULL, NULL, "htps://www.google.com/", NULL, SRC_DIRECT, "", "", "" },
+	/* garbage */
+	{ NULL, NULL, "https://@/", NULL, SRC_DIRECT, "", "", "" },
+	{ NULL, NULL, "https://[", NULL, SRC_DIRECT, "", "", "" },
+	{ NULL, NULL, "https://www.google.com:99999/", NULL, SRC_DIRECT, "", "",
+	  "" },
+	{ NULL, NULL, "https://www..google.com/", NULL, SRC_DIRECT, "", "",
+	  "" },
+	{ NULL, NULL, "https://b%C3%BCcher.de/", NULL, SRC_DIRECT, "", "", "" },
+	{ NULL, NULL, "javascript:alert(1)", NULL, SRC_DIRECT, "", "", "" },
+	{ NULL, NULL, "null", NULL, SRC_DIRECT, "", "", "" },
+	{ NULL, NULL, "undefined", NULL, SRC_DIRECT, "", "", "" },
 	{ "cpc", NULL, "not a url", NULL, SRC_PAID, "", "", "" },
 	{ NULL, "fb", "ftp://x", NULL, SRC_SOCIAL, "Facebook", "", "" },
 
@@ -822,6 +1087,23 @@ static const struct cls_case cls_cases[] = {
 	  SRC_REFERRAL, "newsletter", "", "" },
 	{ "cpc", NULL, "https://www.example.com/", "example.com", SRC_PAID, "",
 	  "", "" },
+	{ NULL, "Google", "https://example.com/", "example.com", SRC_ORGANIC,
+	  "Google", "", "" },
+	{ "email", NULL, "https://example.com/", "example.com", SRC_EMAIL, "",
+	  "", "" },
+	{ NULL, NULL, "https://WWW.EXAMPLE.COM./a?b=1#c", "example.com",
+	  SRC_DIRECT, "", "", "" },
+	{ NULL, NULL, "http://example.com:80/", "example.com:3000", SRC_DIRECT,
+	  "", "", "" },
+	/* only "www." is the same site: other subdomains are referrals */
+	{ NULL, NULL, "https://m.example.com/", "example.com", SRC_REFERRAL,
+	  "m.example.com", "m.example.com", "/" },
+	{ NULL, NULL, "https://example.com/", "m.example.com", SRC_REFERRAL,
+	  "example.com", "example.com", "/" },
+	{ NULL, NULL, "https://www.www.example.com/", "example.com",
+	  SRC_REFERRAL, "www.example.com", "www.www.example.com", "/" },
+	{ NULL, NULL, "https://xn--mnchen-3ya.de/", "XN--MNCHEN-3YA.DE",
+	  SRC_DIRECT, "", "", "" },
 };
 
 static void test_classify_table(void)
@@ -855,6 +1137,86 @@ static void test_classify_table(void)
 	}
 }
 
+/*
+ * Whole visits as the writer sees them (writer_batch.c's enrich_one): the
+ * page URL parsed, its utm_medium and utm_source classified with the
+ * referrer, the page URL's host as page_host.
+ */
+struct visit_case {
+	const char *url, *referrer;
+	enum src_channel channel;
+	const char *label, *query, *ref_host;
+};
+
+static const struct visit_case visit_cases[] = {
+	{ "https://shop.com/?utm_source=Facebook&utm_medium=Social-Media"
+	  "&fbclid=IwAR1",
+	  "https://l.facebook.com/", SRC_SOCIAL, "Facebook", "",
+	  "l.facebook.com" },
+	{ "https://shop.com/p?id=7&UTM_MEDIUM=CPC&UTM_SOURCE=GOOGLE&gclid=x", G,
+	  SRC_PAID, "Google", "id=7", "www.google.com" },
+	{ "https://shop.com/p?utm_source=&utm_medium=&a=1", NULL, SRC_DIRECT,
+	  "", "a=1", "" },
+	{ "https://shop.com/p?utm_source=&utm_medium=", G, SRC_ORGANIC,
+	  "Google", "", "www.google.com" },
+	{ "https://shop.com/?utm_medium=banner&utm_source=newsletter", NULL,
+	  SRC_REFERRAL, "newsletter", "", "" },
+	{ "https://shop.com/?utm_medium=NEWSLETTER&utm_source=mailchimp"
+	  "&mc_cid=1&mc_eid=2",
+	  "https://mail.google.com/", SRC_EMAIL, "mailchimp", "",
+	  "mail.google.com" },
+	{ "https://shop.com/?utm%5Fsource=fb", NULL, SRC_SOCIAL, "Facebook", "",
+	  "" },
+	{ "https://shop.com/?utm_source=fb&utm_source=google", NULL, SRC_SOCIAL,
+	  "Facebook", "", "" },
+	{ "https://shop.com/#?utm_source=fb", NULL, SRC_DIRECT, "", "", "" },
+	{ "https://shop.com/?utm_medium=affiliate&utm_source=acme", G,
+	  SRC_AFFILIATE, "acme", "", "www.google.com" },
+	/* internal navigation, www. or not, any port */
+	{ "https://www.shop.com/b", "https://shop.com/a", SRC_DIRECT, "", "",
+	  "" },
+	{ "http://localhost:3000/b", "http://localhost:3000/a", SRC_DIRECT, "",
+	  "", "" },
+	{ "https://shop.com/b?utm_source=hn", "https://shop.com/a", SRC_SOCIAL,
+	  "Hacker News", "", "" },
+	{ "https://shop.com/", "https://blog.shop.com/", SRC_REFERRAL,
+	  "blog.shop.com", "", "blog.shop.com" },
+	/* a page URL the parser refuses: no page host, no utm from it */
+	{ "/relative?utm_source=fb", "https://shop.com/", SRC_REFERRAL,
+	  "shop.com", "", "shop.com" },
+	{ "android-app://x", "android-app://com.google.android.gm/", SRC_DIRECT,
+	  "", "", "" },
+};
+
+static void test_visit_table(void)
+{
+	for (size_t i = 0; i < sizeof(visit_cases) / sizeof(visit_cases[0]);
+	     i++) {
+		const struct visit_case *c = &visit_cases[i];
+		size_t rl = slen(c->referrer);
+		char *r = exact(c->referrer, rl);
+		struct src_url u;
+		struct src_traffic t;
+		bool ok = parse(c->url, strlen(c->url), &u) == 0;
+		const char *m = ok ? u.utm[ALOG_UTM_MEDIUM] : "",
+			   *s = ok ? u.utm[ALOG_UTM_SOURCE] : "";
+
+		src_classify(m, strlen(m), s, strlen(s), r, rl,
+			     ok ? u.host : "", &t);
+		if (t.channel != c->channel)
+			fprintf(stderr,
+				"visit case %zu (%s, %s): %s, want %s\n", i,
+				c->url, c->referrer ? c->referrer : "-",
+				src_channel_name(t.channel),
+				src_channel_name(c->channel));
+		CHECK_EQ(t.channel, c->channel);
+		CHECK_STR("visit source", t.source, c->label);
+		CHECK_STR("visit query", u.query, c->query);
+		CHECK_STR("visit referrer_host", t.referrer_host, c->ref_host);
+		free(r);
+	}
+}
+
 static void test_classify_limits(void)
 {
 	struct src_traffic t;
@@ -875,6 +1237,36 @@ static void test_classify_limits(void)
 	src_classify(NULL, 0, NULL, 0, big, len, NULL, &t);
 	CHECK_EQ(t.channel, SRC_ORGANIC);
 	CHECK_EQ(strlen(t.referrer_path), SRC_URL_MAX - 22);
+
+	/*
+	 * A referrer whose query grows past its buffer when escaped is still
+	 * its host (the query is not kept anyway).
+	 */
+	len = build("https://www.google.com/search?q=", "\xc3\xa9", 500, "");
+	src_classify(NULL, 0, NULL, 0, big, len, NULL, &t);
+	CHECK_EQ(t.channel, SRC_ORGANIC);
+	CHECK_STR("long query", t.referrer_host, "www.google.com");
+	CHECK_STR("long query", t.referrer_path, "/search");
+	/* one that is too long as it stands is refused, self or not */
+	len = build("https://example.com/?q=", "a", 3000, "");
+	src_classify(NULL, 0, NULL, 0, big, len, "example.com", &t);
+	CHECK_EQ(t.channel, SRC_DIRECT);
+	/* a long page_host is compared, not copied */
+	len = build("", "a", 5000, "");
+	src_classify(NULL, 0, NULL, 0, G, strlen(G), big, &t);
+	CHECK_EQ(t.channel, SRC_ORGANIC);
+	/*
+	 * utm_source is cut at 255 bytes before it is looked up: a URL with
+	 * a longer host is a referral under its first 255 bytes
+	 */
+	len = build("https://", "a", 400, ".google.com/");
+	src_classify(NULL, 0, big, len, NULL, 0, NULL, &t);
+	CHECK_EQ(t.channel, SRC_REFERRAL);
+	CHECK_EQ(strlen(t.source), SRC_SOURCE_MAX - 1);
+	len = build("https://", "a", 200, ".google.com/");
+	src_classify(NULL, 0, big, len, NULL, 0, NULL, &t);
+	CHECK_EQ(t.channel, SRC_ORGANIC);
+	CHECK_STR("utm host", t.source, "Google");
 
 	/* a long utm_source is cut at 255 bytes, on a character */
 	len = build("", "\xc3\xa9", 200, "");
@@ -1010,6 +1402,7 @@ int main(void)
 	test_utm_table();
 	test_url_limits();
 	test_classify_table();
+	test_visit_table();
 	test_classify_limits();
 	test_garbage();
 	return t_summary("test_source");

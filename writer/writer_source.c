@@ -18,11 +18,30 @@
 
 #include "alog_common.h"
 
-/* The tracking parameters dropped from the query besides every utm_*. */
+/*
+ * The tracking parameters dropped from the query besides every utm_*: click
+ * ids of ad networks (Google, Microsoft, Meta, X, TikTok, LinkedIn, Yandex,
+ * Snapchat, Pinterest, Adobe, Impact), mailing-tool and marketing-automation
+ * ids (Mailchimp, HubSpot, Marketo, Vero, Omeda), Google Analytics' cross-
+ * domain linkers and a few share ids. Compared case-insensitively and
+ * exactly: a name only these tools use, never a word a site could use
+ * for itself ("ref", "source", "id" stay).
+ */
 static const char *const tracking_params[] = {
-	"gclid",  "gbraid", "wbraid", "dclid",     "fbclid", "msclkid",
-	"yclid",  "twclid", "ttclid", "li_fat_id", "igshid", "mc_cid",
-	"mc_eid", "_ga",    "_gl",    "ref_src",
+	"gclid",       "gclsrc",     "gbraid",
+	"wbraid",      "gad_source", "gad_campaignid",
+	"dclid",       "srsltid",    "fbclid",
+	"msclkid",     "yclid",      "ysclid",
+	"twclid",      "ttclid",     "li_fat_id",
+	"igshid",      "sccid",      "epik",
+	"s_kwcid",     "ef_id",      "irclickid",
+	"rb_clid",     "mc_cid",     "mc_eid",
+	"_hsenc",      "_hsmi",      "__hssc",
+	"__hstc",      "__hsfp",     "hsctatracking",
+	"mkt_tok",     "vero_id",    "vero_conv",
+	"oly_anon_id", "oly_enc_id", "wickedid",
+	"_openstat",   "_ga",        "_gl",
+	"_kx",         "ref_src",
 };
 
 /*
@@ -32,7 +51,9 @@ static const char *const tracking_params[] = {
  * www.google.co.uk and google.de but not google.evil.com. A utm_source
  * matches a site when, folded (lowercase without ' ', '-', '_'), it equals
  * the folded name or an alias, or when it contains a dot and matches a
- * host pattern. The first matching site wins; no two patterns overlap.
+ * host pattern. The first matching site wins. Patterns overlap only where
+ * a named service lives on a search engine's domain: it comes first, so
+ * mail.google.com is Gmail (a referral), not Google search.
  */
 #define SITE_HOSTS 4
 #define SITE_ALIASES 4
@@ -45,6 +66,13 @@ struct src_site {
 };
 
 static const struct src_site sites[] = {
+	/* not search, though on a search engine's domain: before it */
+	{ "Gmail", SRC_REFERRAL, { "mail.google.*" }, { 0 } },
+	{ "Google Docs",
+	  SRC_REFERRAL,
+	  { "docs.google.*", "drive.google.*" },
+	  { 0 } },
+	{ "Yandex Mail", SRC_REFERRAL, { "mail.yandex.*" }, { 0 } },
 	/* search engines */
 	{ "Google", SRC_ORGANIC, { "google.*" }, { 0 } },
 	{ "Bing", SRC_ORGANIC, { "bing.com" }, { 0 } },
@@ -60,10 +88,16 @@ static const struct src_site sites[] = {
 	{ "Brave", SRC_ORGANIC, { "search.brave.com" }, { "bravesearch" } },
 	{ "Ask", SRC_ORGANIC, { "ask.com" }, { 0 } },
 	{ "AOL", SRC_ORGANIC, { "search.aol.*" }, { 0 } },
+	{ "Sogou", SRC_ORGANIC, { "sogou.com" }, { 0 } },
+	{ "360 Search", SRC_ORGANIC, { "so.com" }, { 0 } },
+	{ "Daum", SRC_ORGANIC, { "search.daum.net" }, { 0 } },
+	{ "Kagi", SRC_ORGANIC, { "kagi.com" }, { 0 } },
+	{ "Mojeek", SRC_ORGANIC, { "mojeek.com" }, { 0 } },
+	{ "Petal Search", SRC_ORGANIC, { "petalsearch.com" }, { 0 } },
 	/* social networks */
 	{ "Facebook",
 	  SRC_SOCIAL,
-	  { "facebook.com", "fb.com", "fb.me" },
+	  { "facebook.com", "fb.com", "fb.me", "messenger.com" },
 	  { "fb" } },
 	{ "Twitter", SRC_SOCIAL, { "twitter.com", "t.co", "x.com" }, { "x" } },
 	{ "LinkedIn", SRC_SOCIAL, { "linkedin.com", "lnkd.in" }, { 0 } },
@@ -89,6 +123,9 @@ static const struct src_site sites[] = {
 	  SRC_SOCIAL,
 	  { "discord.com", "discord.gg", "discordapp.com" },
 	  { 0 } },
+	{ "Snapchat", SRC_SOCIAL, { "snapchat.com" }, { 0 } },
+	{ "Tumblr", SRC_SOCIAL, { "tumblr.com" }, { 0 } },
+	{ "Weibo", SRC_SOCIAL, { "weibo.com", "weibo.cn" }, { 0 } },
 	/* named, but a referral like any other site */
 	{ "GitHub", SRC_REFERRAL, { "github.com" }, { 0 } },
 	{ "Stack Overflow", SRC_REFERRAL, { "stackoverflow.com" }, { 0 } },
@@ -327,6 +364,11 @@ static const struct src_site *site_by_host(const char *h, size_t len)
 	return NULL;
 }
 
+/*
+ * A utm_source with a dot is looked up as a host. Senders put whole URLs
+ * there too ("https://www.google.com/", "google.com/search"), so a scheme
+ * and everything from the first '/', '?' or '#' are skipped.
+ */
 static const struct src_site *site_by_utm(const char *v, size_t len)
 {
 	char f[64], g[64];
@@ -334,8 +376,24 @@ static const struct src_site *site_by_utm(const char *v, size_t len)
 	if (len == 0)
 		return NULL;
 	if (memchr(v, '.', len)) {
-		const struct src_site *s = site_by_host(v, len);
+		const struct src_site *s;
+		const char *h = v;
+		size_t n = len;
 
+		for (size_t i = 0; i + 3 <= len; i++) {
+			if (memcmp(v + i, "://", 3) == 0) {
+				h = v + i + 3;
+				n = len - i - 3;
+				break;
+			}
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (h[i] == '/' || h[i] == '?' || h[i] == '#') {
+				n = i;
+				break;
+			}
+		}
+		s = site_by_host(h, n);
 		if (s)
 			return s;
 	}
@@ -563,9 +621,12 @@ static void take_utm(struct src_url *out, const char *name, size_t nlen,
  * in their order, each normalized by append_norm(); empty pieces
  * ("a=1&&b=2") go too. Names are compared decoded (utm%5Fsource is
  * utm_source). A tracking parameter is looked at only for its name (and a
- * utm value), so however long it is it cannot make the URL not fit.
+ * utm value), so however long it is it cannot make the query not fit.
+ * When the next kept piece would not fit (escaping can triple raw bytes),
+ * the query ends after the last whole piece that did and query_cut is set;
+ * utm values after that point are still taken.
  */
-static int query_norm(struct src_url *out, const char *s, const char *e)
+static void query_norm(struct src_url *out, const char *s, const char *e)
 {
 	size_t qn = 0;
 
@@ -573,7 +634,7 @@ static int query_norm(struct src_url *out, const char *s, const char *e)
 		const char *amp = memchr(s, '&', (size_t)(e - s));
 		const char *pe = amp ? amp : e;
 		const char *eq = memchr(s, '=', (size_t)(pe - s));
-		size_t nlen = (size_t)((eq ? eq : pe) - s), dn = 0;
+		size_t nlen = (size_t)((eq ? eq : pe) - s), dn = 0, mark = qn;
 		char name[SRC_URL_MAX]; /* a decoded name is never longer */
 
 		if (nlen <= sizeof(name))
@@ -584,24 +645,27 @@ static int query_norm(struct src_url *out, const char *s, const char *e)
 			if (eq)
 				take_utm(out, name, dn, eq + 1,
 					 (size_t)(pe - eq - 1));
-		} else {
-			if (qn > 0) {
-				if (qn + 1 >= sizeof(out->query))
-					return -EINVAL;
+		} else if (!out->query_cut) {
+			bool fits = qn == 0 || qn + 1 < sizeof(out->query);
+
+			if (fits && qn > 0)
 				out->query[qn++] = '&';
+			if (!fits ||
+			    append_norm(out->query, &qn, sizeof(out->query), s,
+					pe, false)) {
+				out->query_cut = true;
+				qn = mark;
+				out->query[qn] = '\0';
 			}
-			if (append_norm(out->query, &qn, sizeof(out->query), s,
-					pe, false))
-				return -EINVAL;
 		}
 		s = pe + 1;
 	}
-	return 0;
 }
 
 static void url_clear(struct src_url *out)
 {
 	out->host[0] = out->path[0] = out->query[0] = '\0';
+	out->query_cut = false;
 	for (int k = 0; k < ALOG_UTM_COUNT; k++)
 		out->utm[k][0] = '\0';
 }
@@ -653,8 +717,7 @@ int src_url_parse(const char *url, size_t len, struct src_url *out)
 	/* The fragment is dropped, hash-router paths too (enrichment.md). */
 	if (path_end < e && *path_end == '?') {
 		q = memchr(path_end, '#', (size_t)(e - path_end));
-		if (query_norm(out, path_end + 1, q ? q : e))
-			goto out_invalid;
+		query_norm(out, path_end + 1, q ? q : e);
 	}
 	return 0;
 

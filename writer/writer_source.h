@@ -18,6 +18,7 @@
 #ifndef WRITER_SOURCE_H
 #define WRITER_SOURCE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "alog_event.h" /* ALOG_UTM_SOURCE .. ALOG_UTM_TERM, ALOG_UTM_COUNT */
@@ -49,8 +50,13 @@ struct src_url {
 	char host[SRC_HOST_MAX];
 	/* "/" at least; percent-escapes with uppercase hex */
 	char path[SRC_PATH_MAX];
-	/* without '?', tracking parameters removed, "" when none is left */
+	/*
+	 * without '?', tracking parameters removed, "" when none is left;
+	 * when the rest would not fit, it ends after the last whole
+	 * parameter that does and query_cut is true
+	 */
 	char query[SRC_PATH_MAX];
+	bool query_cut;
 	/*
 	 * utm_* of the query, indexed by ALOG_UTM_*: percent-decoded, '+' as
 	 * space, trimmed, at most SRC_UTM_MAX - 1 bytes (cut on a character);
@@ -63,9 +69,10 @@ struct src_url {
  * Parse and normalize an absolute http(s) URL of len bytes. Returns 0 and
  * fills *out, or -EINVAL when url is not an absolute http or https URL
  * with a valid host (relative, another scheme, empty or bad host or port,
- * longer than SRC_URL_MAX) or when the host, path or query would not fit
- * its buffer; then every field of *out is "". The caller keeps the raw
- * string in that case.
+ * longer than SRC_URL_MAX) or when the host or path would not fit its
+ * buffer; then every field of *out is "" (query_cut false). The caller
+ * keeps the raw string in that case. A query that would not fit does not
+ * refuse the URL: it is cut on a parameter (see query_cut).
  */
 int src_url_parse(const char *url, size_t len, struct src_url *out);
 

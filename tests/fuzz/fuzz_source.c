@@ -11,7 +11,7 @@
  * the host lowercase, the path starting with '/', no empty query piece
  * and no tracking parameter left in the query (see check_no_tracking);
  * utm values and the source label valid UTF-8 and trimmed; a refused URL
- * leaves every field ""; normalizing a normalized URL again (when it still
+ * leaves every field "" (query_cut false); normalizing a normalized URL again (when it still
  * fits SRC_URL_MAX) gives the same host, path and query and no utm value,
  * as every tracking parameter is gone; the channel inside the enum, and
  * direct only without a source or a referrer; the referrer's host and path
@@ -91,9 +91,20 @@ static int hexval(char c)
 static void check_no_tracking(const char *q)
 {
 	static const char *const names[] = {
-		"gclid",  "gbraid", "wbraid", "dclid",     "fbclid", "msclkid",
-		"yclid",  "twclid", "ttclid", "li_fat_id", "igshid", "mc_cid",
-		"mc_eid", "_ga",    "_gl",    "ref_src",
+		"gclid",       "gclsrc",     "gbraid",
+		"wbraid",      "gad_source", "gad_campaignid",
+		"dclid",       "srsltid",    "fbclid",
+		"msclkid",     "yclid",      "ysclid",
+		"twclid",      "ttclid",     "li_fat_id",
+		"igshid",      "sccid",      "epik",
+		"s_kwcid",     "ef_id",      "irclickid",
+		"rb_clid",     "mc_cid",     "mc_eid",
+		"_hsenc",      "_hsmi",      "__hssc",
+		"__hstc",      "__hsfp",     "hsctatracking",
+		"mkt_tok",     "vero_id",    "vero_conv",
+		"oly_anon_id", "oly_enc_id", "wickedid",
+		"_openstat",   "_ga",        "_gl",
+		"_kx",         "ref_src",
 	};
 
 	while (*q) {
@@ -133,7 +144,8 @@ static void check_url(int rc, const struct src_url *u)
 	for (int k = 0; k < ALOG_UTM_COUNT; k++)
 		check_text(u->utm[k], sizeof(u->utm[k]));
 	if (rc != 0) {
-		if (rc != -EINVAL || u->host[0] || u->path[0] || u->query[0])
+		if (rc != -EINVAL || u->host[0] || u->path[0] || u->query[0] ||
+		    u->query_cut)
 			abort();
 		for (int k = 0; k < ALOG_UTM_COUNT; k++)
 			if (u->utm[k][0])
