@@ -181,6 +181,7 @@ class Edge:
         self.batched = 0      # events stored through /track/batch (no ids)
         self.sent_ips = set()
         self.keeper_dnt = 0   # DNT page views kept (flagged) by keeper
+        self.umami = 0        # Umami page views (no ids in its replies)
 
     def post(self, path, body, ip, ua, extra=None):
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
@@ -243,6 +244,14 @@ def traffic(edge, rounds, tag):
                       extra={"DNT": "1"}, stored=False)
             edge.view("example", f"https://example.com/{tag}/gpc", ip, ua,
                       extra={"Sec-GPC": "1"}, stored=False)
+        # Umami's tracker: the path and the host apart; from a page of
+        # the same site (a self-referral, so no referrer).
+        reply = edge.post("/api/send", {"type": "event", "payload": {
+            "website": "example", "hostname": "example.com",
+            "url": f"/umami/{tag}?utm_source=gh&ref=x", "title": "Docs",
+            "referrer": "https://example.com/pricing"}},
+            "198.51.100.7", FIREFOX)
+        edge.umami += 1
         # A crawler: dropped by example, kept flagged by keeper.
         edge.view("example", f"https://example.com/{tag}/bot", "192.0.2.99",
                   GOOGLEBOT, stored=False)
@@ -382,7 +391,7 @@ def run(pg):
     edges = (a, b)
 
     heads = {e.name: e.head() for e in edges}
-    expect = {e.name: len(e.stored) + e.batched for e in edges}
+    expect = {e.name: len(e.stored) + e.batched + e.umami for e in edges}
     for e in edges:
         check(heads[e.name] == expect[e.name],
               f"{e.name}: its log holds what it acknowledged as stored "
@@ -402,14 +411,17 @@ def run(pg):
     # Exactly once, by the ids the edges answered.
     for e in edges:
         ids = set(q(f"SELECT string_agg(event_id::text, ',') FROM events"
-                    f" WHERE log_name = '{e.name}' AND name <> 'scroll'")
+                    f" WHERE log_name = '{e.name}' AND name <> 'scroll'"
+                    f" AND api <> 3")
                   .split(","))
-        n, distinct, scrolls = q(
+        n, distinct, scrolls, umami = q(
             f"SELECT count(*), count(DISTINCT event_id),"
-            f" count(*) FILTER (WHERE name = 'scroll') FROM events"
+            f" count(*) FILTER (WHERE name = 'scroll'),"
+            f" count(*) FILTER (WHERE api = 3) FROM events"
             f" WHERE log_name = '{e.name}'").split("|")
         check(ids == e.stored and int(n) == expect[e.name] and
-              int(distinct) == int(n) and int(scrolls) == e.batched,
+              int(distinct) == int(n) and int(scrolls) == e.batched and
+              int(umami) == e.umami,
               f"{e.name}: every stored event in PostgreSQL exactly once "
               f"({n} rows, {len(ids ^ e.stored)} ids differ)")
     check(q("SELECT count(*) FROM dead_letters") == "0", "no dead letters")
@@ -455,6 +467,15 @@ def run(pg):
             " NULL)") == "0" and
           q("SELECT count(*) FROM events WHERE channel = 'paid'") != "0",
           "utm_medium=cpc is paid, the UTM kept, the query cleaned")
+    n_umami = sum(e.umami for e in edges)
+    check(q("SELECT count(*) FROM events WHERE api = 3 AND host ="
+            " 'example.com' AND path LIKE '/umami/%' AND query = 'ref=x' AND"
+            " utm_source = 'gh' AND channel = 'referral' AND referrer_host"
+            " IS NULL") == str(n_umami) and
+          q("SELECT sum(pageviews) FROM rollup_daily WHERE dim = 'page' AND"
+            " value LIKE '/umami/%'") == str(n_umami),
+          "Umami's path-only URL with its hostname: host, path, query, page"
+          " rollups; its self-referral is no referrer")
     check(q("SELECT count(*) FROM events WHERE name = 'purchase' AND (revenue"
             " <> 9.5 OR currency <> 'EUR')") == "0" and
           q("SELECT count(*) FROM events WHERE name = 'signup' AND props->>"

@@ -424,6 +424,10 @@ struct wr_engine {
 
 	struct src_url url;
 	struct src_traffic traffic;
+	/* NUL-terminated copies of an event's UTM fields and page host */
+	char utm_tmp[5][ALOG_EVENT_STRING_MAX + 1];
+	char host_tmp[ALOG_EVENT_STRING_MAX + 1];
+	char url_tmp[SRC_URL_MAX]; /* https://hostname/path of Umami's */
 	struct wr_stats stats;
 };
 
@@ -1049,6 +1053,33 @@ static struct sdelta *session_for(struct wr_engine *e, uint32_t site,
 	return d;
 }
 
+/*
+ * The event's page URL into e->url. Umami's tracker sends the path and
+ * query ("/docs?utm_source=gh") and the host apart (hostname): such a URL
+ * is read as https://hostname/path. False when there is no URL that
+ * parses.
+ */
+static bool parse_page_url(struct wr_engine *e, const struct alog_event *ev)
+{
+	const char *h = ev->hostname.p;
+	size_t hn = ev->hostname.len, n = ev->url.len, k;
+
+	if (n == 0)
+		return false;
+	if (src_url_parse(ev->url.p, n, &e->url) == 0)
+		return true;
+	if (ev->url.p[0] != '/' || (n > 1 && ev->url.p[1] == '/') || hn == 0 ||
+	    8 + hn + n > SRC_URL_MAX)
+		return false;
+	for (k = 0; k < hn; k++)
+		if (memchr("/\\?#@", h[k], 5))
+			return false;
+	memcpy(e->url_tmp, "https://", 8);
+	memcpy(e->url_tmp + 8, h, hn);
+	memcpy(e->url_tmp + 8 + hn, ev->url.p, n);
+	return src_url_parse(e->url_tmp, 8 + hn + n, &e->url) == 0;
+}
+
 static void enrich_one(struct wr_engine *e, const struct wr_batch *b,
 		       size_t i)
 {
@@ -1060,27 +1091,31 @@ static void enrich_one(struct wr_engine *e, const struct wr_batch *b,
 	char bver[UA_FIELD_MAX * 2 + 2], over[UA_FIELD_MAX * 2 + 2];
 	uint32_t site = site_intern(&e->sites, ev->site.p, ev->site.len);
 	bool url_ok, opened, pv = ev->kind == ALOG_KIND_PAGEVIEW;
-	const char *utm[5];
+	const char *utm[5], *page_host;
 	int k;
 
 	ua = ua_cache_get(e->ua_cache, ev->user_agent.p, ev->user_agent.len);
-	url_ok = ev->url.len &&
-		 src_url_parse(ev->url.p, ev->url.len, &e->url) == 0;
+	url_ok = parse_page_url(e, ev);
 	/* UTM: the event's own fields, else the page URL's query. */
 	for (k = 0; k < 5; k++) {
-		static char tmp[5][ALOG_EVENT_STRING_MAX + 1];
-
 		if (ev->utm[k].len) {
-			memcpy(tmp[k], ev->utm[k].p, ev->utm[k].len);
-			tmp[k][ev->utm[k].len] = '\0';
-			utm[k] = tmp[k];
+			memcpy(e->utm_tmp[k], ev->utm[k].p, ev->utm[k].len);
+			e->utm_tmp[k][ev->utm[k].len] = '\0';
+			utm[k] = e->utm_tmp[k];
 		} else {
 			utm[k] = url_ok ? e->url.utm[k] : "";
 		}
 	}
+	/* The page's host tells a self-referral: the URL's, else the host
+	 * the tracker sent (Umami's hostname) when the URL does not parse. */
+	page_host = url_ok ? e->url.host : "";
+	if (!url_ok && ev->hostname.len) {
+		memcpy(e->host_tmp, ev->hostname.p, ev->hostname.len);
+		e->host_tmp[ev->hostname.len] = '\0';
+		page_host = e->host_tmp;
+	}
 	src_classify(utm[1], strlen(utm[1]), utm[0], strlen(utm[0]),
-		     ev->referrer.p, ev->referrer.len,
-		     url_ok ? e->url.host : "", &e->traffic);
+		     ev->referrer.p, ev->referrer.len, page_host, &e->traffic);
 
 	ver(bver, sizeof(bver), &ua->browser);
 	ver(over, sizeof(over), &ua->os);
