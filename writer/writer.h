@@ -7,7 +7,10 @@
  *                   enrich, sessions, rollups, offsets
  *   writer_main.c   command line, the logs, the main loop, status
  *
- * The writer is single-threaded: one connection, one batch at a time.
+ * The main thread reads and prepares batches in log order (decode, enrich,
+ * sessions: the engine is only ever touched there); up to --connections
+ * worker threads each commit one prepared batch on a connection of their
+ * own (wr_commit), ordered by the offsets' compare-and-set.
  */
 #ifndef ALOG_WRITER_H
 #define ALOG_WRITER_H
