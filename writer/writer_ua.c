@@ -49,6 +49,16 @@
 #define UA_JIT_STACK_MIN (32 * 1024)
 #define UA_JIT_STACK_MAX (512 * 1024)
 
+/*
+ * Shape limits checked on regexes.yaml's event stream before libyaml
+ * builds the document. Nesting: uap-core's file is 3 deep, and libyaml
+ * takes time quadratic in the depth of flow collections (a megabyte of
+ * '[' kept it busy for over ten minutes). Events: uap-core 0.16 has
+ * 9,605; each costs a node of about 100 bytes in the document.
+ */
+#define UA_YAML_DEPTH_MAX 16
+#define UA_YAML_EVENTS_MAX 500000
+
 /* ---- Loading regexes.yaml ---------------------------------------------------- */
 
 enum ua_list {
@@ -96,6 +106,7 @@ struct ua_parser {
 	struct ua_rule *rules[UA_LIST_N];
 	size_t nrules[UA_LIST_N];
 	size_t jit_rules;
+	uint32_t match_options; /* PCRE2_NO_JIT when tests ask for it */
 	pcre2_match_data *md;
 	pcre2_match_context *mctx;
 	pcre2_jit_stack *jit_stack;
@@ -202,6 +213,20 @@ static int load_rule(struct ua_load *ld, struct ua_parser *p, enum ua_list list,
 		 * rather than refused: they only add information. */
 		if (slot < 0 || rule->repl[slot])
 			continue;
+		/* A YAML escape ("\x01", "\0") could put a control byte into
+		 * every field the rule fills; fields promise none. libyaml
+		 * has already refused invalid UTF-8. */
+		for (size_t i = 0; i < v->data.scalar.length; i++) {
+			unsigned char b = v->data.scalar.value[i];
+
+			if (b < 0x20 || b == 0x7f) {
+				set_err(ld->err, ld->errlen,
+					"%s:%lu: %s holds control byte 0x%02x",
+					ld->path, kline, desc->repl_key[slot],
+					b);
+				return -EINVAL;
+			}
+		}
 		rule->repl[slot] = scalar_dup(v);
 		if (!rule->repl[slot]) {
 			set_err(ld->err, ld->errlen, "%s: out of memory",
@@ -212,6 +237,13 @@ static int load_rule(struct ua_load *ld, struct ua_parser *p, enum ua_list list,
 	if (!regex) {
 		set_err(ld->err, ld->errlen, "%s:%lu: %s entry has no regex",
 			ld->path, line, desc->key);
+		return -EINVAL;
+	}
+	if (regex->data.scalar.length > UA_REGEX_BYTES_MAX) {
+		set_err(ld->err, ld->errlen,
+			"%s:%lu: regex of %zu bytes, over the limit of %d",
+			ld->path, (unsigned long)regex->start_mark.line + 1,
+			regex->data.scalar.length, UA_REGEX_BYTES_MAX);
 		return -EINVAL;
 	}
 
@@ -254,6 +286,15 @@ static int load_list(struct ua_load *ld, struct ua_parser *p, enum ua_list list,
 	}
 	n = (size_t)(seq->data.sequence.items.top -
 		     seq->data.sequence.items.start);
+	/* Aliases let a small file repeat one big entry many times: the
+	 * file size alone does not bound the compiling. */
+	if (n > UA_RULES_MAX) {
+		set_err(ld->err, ld->errlen,
+			"%s:%lu: %s has %zu entries, over the limit of %d",
+			ld->path, (unsigned long)seq->start_mark.line + 1,
+			ua_lists[list].key, n, UA_RULES_MAX);
+		return -EINVAL;
+	}
 	p->rules[list] = calloc(n ? n : 1, sizeof(struct ua_rule));
 	if (!p->rules[list]) {
 		set_err(ld->err, ld->errlen, "%s: out of memory", ld->path);
@@ -310,6 +351,140 @@ static int load_document(struct ua_load *ld, struct ua_parser *p)
 	return 0;
 }
 
+/*
+ * The whole file in a malloc'ed buffer (*len bytes), or NULL with err set.
+ * Read up to one byte past UA_REGEXES_BYTES_MAX whatever the file is (a
+ * FIFO or /dev/zero has no size to check first), so an oversized one is
+ * refused without being held in memory.
+ */
+static unsigned char *read_capped(const char *path, size_t *len, char *err,
+				  size_t errlen)
+{
+	size_t cap = 256 * 1024, n = 0;
+	unsigned char *buf = NULL, *nbuf;
+	FILE *f;
+	int saved;
+
+	f = fopen(path, "rb");
+	if (!f) {
+		set_err(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	for (;;) {
+		size_t want, got;
+
+		nbuf = realloc(buf, cap);
+		if (!nbuf) {
+			set_err(err, errlen, "%s: out of memory", path);
+			goto out_free_buf;
+		}
+		buf = nbuf;
+		want = cap - n;
+		got = fread(buf + n, 1, want, f);
+		n += got;
+		if (n > UA_REGEXES_BYTES_MAX) {
+			set_err(err, errlen,
+				"%s: larger than the limit of %d bytes", path,
+				UA_REGEXES_BYTES_MAX);
+			goto out_free_buf;
+		}
+		if (got < want) {
+			if (ferror(f)) {
+				saved = errno;
+				set_err(err, errlen, "%s: read: %s", path,
+					strerror(saved));
+				goto out_free_buf;
+			}
+			break; /* end of file */
+		}
+		cap = cap * 2 > UA_REGEXES_BYTES_MAX + 1 ?
+			      (size_t)UA_REGEXES_BYTES_MAX + 1 :
+			      cap * 2;
+	}
+	fclose(f);
+	*len = n;
+	return buf;
+
+out_free_buf:
+	free(buf);
+	fclose(f);
+	return NULL;
+}
+
+static void yaml_err(const yaml_parser_t *yp, const char *path, char *err,
+		     size_t errlen)
+{
+	if (yp->error == YAML_MEMORY_ERROR) {
+		set_err(err, errlen, "%s: out of memory", path);
+		return;
+	}
+	/* The reader (encoding) sets an offset, not a mark. */
+	if (yp->error == YAML_READER_ERROR) {
+		set_err(err, errlen, "%s: byte %zu: YAML %s", path,
+			yp->problem_offset,
+			yp->problem ? yp->problem : "error");
+		return;
+	}
+	set_err(err, errlen, "%s:%lu:%lu: YAML %s%s%s", path,
+		(unsigned long)yp->problem_mark.line + 1,
+		(unsigned long)yp->problem_mark.column + 1,
+		yp->problem ? yp->problem : "error", yp->context ? " " : "",
+		yp->context ? yp->context : "");
+}
+
+/*
+ * Walk the file's events once, refusing syntax errors, nesting deeper
+ * than UA_YAML_DEPTH_MAX and more than UA_YAML_EVENTS_MAX events. It stops
+ * at the first problem, so a hostile file costs little.
+ */
+static int yaml_prescan(const unsigned char *text, size_t len, const char *path,
+			char *err, size_t errlen)
+{
+	yaml_parser_t yp;
+	yaml_event_t ev;
+	size_t events = 0;
+	int depth = 0, rc = 0;
+	bool end = false;
+
+	if (!yaml_parser_initialize(&yp)) {
+		set_err(err, errlen, "%s: out of memory", path);
+		return -ENOMEM;
+	}
+	yaml_parser_set_input_string(&yp, text, len);
+	while (!end) {
+		if (!yaml_parser_parse(&yp, &ev)) {
+			yaml_err(&yp, path, err, errlen);
+			rc = yp.error == YAML_MEMORY_ERROR ? -ENOMEM : -EINVAL;
+			break;
+		}
+		end = ev.type == YAML_STREAM_END_EVENT;
+		if (ev.type == YAML_SEQUENCE_START_EVENT ||
+		    ev.type == YAML_MAPPING_START_EVENT)
+			depth++;
+		else if (ev.type == YAML_SEQUENCE_END_EVENT ||
+			 ev.type == YAML_MAPPING_END_EVENT)
+			depth--;
+		if (depth > UA_YAML_DEPTH_MAX) {
+			set_err(err, errlen,
+				"%s:%lu: YAML nested deeper than %d levels",
+				path, (unsigned long)ev.start_mark.line + 1,
+				UA_YAML_DEPTH_MAX);
+			rc = -EINVAL;
+		} else if (++events > UA_YAML_EVENTS_MAX) {
+			set_err(err, errlen,
+				"%s:%lu: YAML of more than %d nodes", path,
+				(unsigned long)ev.start_mark.line + 1,
+				UA_YAML_EVENTS_MAX);
+			rc = -EINVAL;
+		}
+		yaml_event_delete(&ev);
+		if (rc < 0)
+			break;
+	}
+	yaml_parser_delete(&yp);
+	return rc;
+}
+
 struct ua_parser *ua_parser_open(const char *regexes_yaml, char *err,
 				 size_t errlen)
 {
@@ -319,30 +494,27 @@ struct ua_parser *ua_parser_open(const char *regexes_yaml, char *err,
 	yaml_parser_t yp;
 	yaml_document_t doc;
 	struct ua_parser *p;
-	FILE *f;
+	unsigned char *text;
+	size_t text_len;
 	int rc;
 
-	f = fopen(regexes_yaml, "rb");
-	if (!f) {
-		set_err(err, errlen, "%s: %s", regexes_yaml, strerror(errno));
+	text = read_capped(regexes_yaml, &text_len, err, errlen);
+	if (!text)
 		return NULL;
-	}
+	if (yaml_prescan(text, text_len, regexes_yaml, err, errlen) < 0)
+		goto out_free_text;
 	p = calloc(1, sizeof(*p));
 	if (!p) {
 		set_err(err, errlen, "%s: out of memory", regexes_yaml);
-		goto out_close_file;
+		goto out_free_text;
 	}
 	if (!yaml_parser_initialize(&yp)) {
 		set_err(err, errlen, "%s: out of memory", regexes_yaml);
 		goto out_free_parser;
 	}
-	yaml_parser_set_input_file(&yp, f);
+	yaml_parser_set_input_string(&yp, text, text_len);
 	if (!yaml_parser_load(&yp, &doc)) {
-		set_err(err, errlen, "%s:%lu:%lu: YAML %s%s%s", regexes_yaml,
-			(unsigned long)yp.problem_mark.line + 1,
-			(unsigned long)yp.problem_mark.column + 1,
-			yp.problem ? yp.problem : "error",
-			yp.context ? " " : "", yp.context ? yp.context : "");
+		yaml_err(&yp, regexes_yaml, err, errlen);
 		goto out_delete_yaml;
 	}
 	ld.doc = &doc;
@@ -366,15 +538,15 @@ struct ua_parser *ua_parser_open(const char *regexes_yaml, char *err,
 	pcre2_jit_stack_assign(p->mctx, NULL, p->jit_stack);
 
 	yaml_parser_delete(&yp);
-	fclose(f);
+	free(text);
 	return p;
 
 out_delete_yaml:
 	yaml_parser_delete(&yp);
 out_free_parser:
 	ua_parser_close(p);
-out_close_file:
-	fclose(f);
+out_free_text:
+	free(text);
 	return NULL;
 }
 
@@ -404,6 +576,11 @@ void ua_parser_info(const struct ua_parser *p, size_t *regexes,
 			   p->nrules[UA_LIST_DEVICE];
 	if (jit_regexes)
 		*jit_regexes = p->jit_rules;
+}
+
+void ua_parser_set_jit(struct ua_parser *p, bool use_jit)
+{
+	p->match_options = use_jit ? 0 : PCRE2_NO_JIT;
 }
 
 /* ---- Cleaning the agent ------------------------------------------------------ */
@@ -437,31 +614,56 @@ static size_t utf8_seq(const unsigned char *s, size_t len)
 }
 
 /*
+ * Whether s[0..len) is the start of a valid character that the end of the
+ * input cut short: a lead byte, then fewer continuation bytes than it
+ * needs, within RFC 3629's ranges.
+ */
+static bool utf8_cut(const unsigned char *s, size_t len)
+{
+	unsigned char c = s[0];
+	size_t need;
+
+	if (c >= 0xc2 && c <= 0xdf)
+		need = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		need = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		need = 4;
+	else
+		return false;
+	if (len >= need)
+		return false;
+	for (size_t i = 1; i < len; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return false;
+	if (len >= 2 &&
+	    ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) ||
+	     (c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] > 0x8f)))
+		return false;
+	return true;
+}
+
+/*
  * Copy the first UA_LEN_MAX bytes of ua into out (UA_LEN_MAX + 1 bytes)
  * as valid UTF-8: a bad byte becomes '?', a control byte a space (HTTP
- * allows a tab; regexes expect spaces). A character cut by the length
- * limit is dropped rather than replaced. Returns the length.
+ * allows a tab; regexes expect spaces). A character cut short at the end
+ * is dropped rather than replaced, whether our limit cut it or an earlier
+ * one did (the edge keeps UA_LEN_MAX bytes too): so the answer for an
+ * agent depends on its first UA_LEN_MAX bytes alone, which is what the
+ * cache keys on. Returns the length.
  */
 static size_t ua_clean(const char *ua, size_t len, char *out)
 {
 	const unsigned char *s = (const unsigned char *)ua;
-	bool cut = len > UA_LEN_MAX;
 	size_t i = 0, o = 0;
 
-	if (cut)
+	if (len > UA_LEN_MAX)
 		len = UA_LEN_MAX;
 	while (i < len) {
 		size_t n = utf8_seq(s + i, len - i);
 
-		if (n == 0 && cut && s[i] >= 0xc2 && s[i] <= 0xf4 &&
-		    len - i < 4) {
-			size_t k = i + 1;
-
-			while (k < len && (s[k] & 0xc0) == 0x80)
-				k++;
-			if (k == len)
-				break; /* the tail of a cut character */
-		}
+		if (n == 0 && utf8_cut(s + i, len - i))
+			break;
 		if (n == 0) {
 			out[o++] = '?';
 			i++;
@@ -582,7 +784,8 @@ static const struct ua_rule *match_list(struct ua_parser *p, enum ua_list list,
 	for (size_t i = 0; i < p->nrules[list]; i++) {
 		const struct ua_rule *r = &p->rules[list][i];
 		int rc = pcre2_match(r->re, (PCRE2_SPTR)subj, len, 0,
-				     PCRE2_NO_UTF_CHECK, p->md, p->mctx);
+				     PCRE2_NO_UTF_CHECK | p->match_options,
+				     p->md, p->mctx);
 
 		if (rc == PCRE2_ERROR_NOMATCH || rc == 0)
 			continue;

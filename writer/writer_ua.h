@@ -28,6 +28,16 @@
  */
 #define UA_LEN_MAX 512
 
+/*
+ * Limits on regexes.yaml, which is outside input too: the file's size (it
+ * is read whole before parsing; uap-core 0.16's is 200 KB), the entries in
+ * one list (its longest has 625) and the bytes of one regex (its longest
+ * has 2,454). Anything over a limit refuses the file with an error.
+ */
+#define UA_REGEXES_BYTES_MAX (4 * 1024 * 1024)
+#define UA_RULES_MAX 10000
+#define UA_REGEX_BYTES_MAX 16384
+
 /* "" when absent; family is "Other" when nothing matched. */
 struct ua_agent {
 	char family[UA_FIELD_MAX];
@@ -70,7 +80,9 @@ struct ua_cache;
 /*
  * Load and compile regexes.yaml. Returns NULL on failure with a message in
  * err naming the file, the line and, for a bad regex, the regex and PCRE2's
- * reason. Caller closes with ua_parser_close.
+ * reason; a file over the limits above, a regex_flag other than 'i' and a
+ * replacement holding a control byte are refused too. Caller closes with
+ * ua_parser_close.
  */
 struct ua_parser *ua_parser_open(const char *regexes_yaml, char *err,
 				 size_t errlen);
@@ -86,9 +98,18 @@ void ua_parser_info(const struct ua_parser *p, size_t *regexes,
 		    size_t *jit_regexes);
 
 /*
+ * For tests only: with use_jit false every match runs in PCRE2's
+ * interpreter (PCRE2_NO_JIT), as it does where JIT is unavailable, so the
+ * fallback and its limits can be checked against the same cases.
+ */
+void ua_parser_set_jit(struct ua_parser *p, bool use_jit);
+
+/*
  * Parse one agent, uncached, into *out. ua need not be NUL-terminated and
- * may hold any bytes; len 0 is the empty agent. Never fails: a regex that
- * hits its match limit (a pathological agent) counts as no match.
+ * may hold any bytes; len 0 is the empty agent. Only the first UA_LEN_MAX
+ * bytes are read, and the result depends on nothing else (a character cut
+ * at the end is dropped, wherever the cut was made). Never fails: a regex
+ * that hits its match limit (a pathological agent) counts as no match.
  */
 void ua_parse(struct ua_parser *p, const char *ua, size_t len,
 	      struct ua_result *out);
@@ -97,10 +118,10 @@ void ua_parse(struct ua_parser *p, const char *ua, size_t len,
 const char *ua_device_type_name(enum ua_device_type t);
 
 /*
- * A cache of at most `entries` results (0 is taken as 1) in front of
- * parser p, which must outlive it. Keyed by the XXH3-64 of the agent's
- * first UA_LEN_MAX bytes, and those bytes are compared too, so a hash
- * collision cannot return another agent's result. Eviction is CLOCK
+ * A cache of at most `entries` results (0 is taken as 1, more than 2^24
+ * as 2^24) in front of parser p, which must outlive it. Keyed by the
+ * XXH3-64 of the agent's first UA_LEN_MAX bytes, and those bytes are
+ * compared too, so a hash collision cannot return another agent's result. Eviction is CLOCK
  * (second chance). The index is allocated here; a miss allocates one block
  * for the agent and its packed result (about 200 bytes for a browser,
  * freed on eviction), a hit allocates nothing. Returns NULL when out of
