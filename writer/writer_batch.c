@@ -463,6 +463,15 @@ struct wr_engine *wr_engine_new(const struct wr_config *cfg, char *err,
 	e->ua = ua_parser_open(cfg->uap_path, err, errlen);
 	if (!e->ua)
 		goto fail;
+	{
+		size_t nre, njit;
+
+		ua_parser_info(e->ua, &nre, &njit);
+		if (njit < nre)
+			wr_log_info("warning: %zu of %zu user-agent regexes run "
+				    "in PCRE2's interpreter, not JIT code "
+				    "(slower)", nre - njit, nre);
+	}
 	e->ua_cache = ua_cache_new(e->ua, cfg->ua_cache_entries);
 	while (cap < cfg->session_cache_entries * 2)
 		cap *= 2;
