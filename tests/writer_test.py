@@ -246,6 +246,14 @@ def scenario_e2e(pg):
     pg.sql(db, "CREATE TABLE events_20200101 PARTITION OF events FOR VALUES"
                " FROM ('2020-01-01 00:00+00') TO ('2020-01-02 00:00+00')")
     pg.sql(db, "ALTER TABLE events_20200101 OWNER TO alog_writer")
+    # A dead letter and a session from 2020: retention deletes them too.
+    pg.sql(db, "INSERT INTO dead_letters VALUES ('gone', 7, 'old', NULL,"
+               " '2020-01-01 10:00+00')")
+    pg.sql(db, "INSERT INTO sessions (session_id, site, visitor, started_at,"
+               " last_seen_at, pageviews, events, interactive, channel,"
+               " source) VALUES (gen_random_uuid(), 'example', 1,"
+               " '2020-01-01 10:00+00', '2020-01-01 10:05+00', 1, 0, 0,"
+               " 'direct', '')")
 
     a, b, old = f"{TMP}/e2e-a", f"{TMP}/e2e-b", f"{TMP}/e2e-old"
     ga, ba = gen(a, 20000, "--seed", 1, "--bad-every", 997)
@@ -313,6 +321,10 @@ def scenario_e2e(pg):
              ).strftime("events_%Y%m%d")
     check("events_20200101" not in parts, "e2e: retention dropped the 2020 "
           "partition")
+    check(q("SELECT count(*) FROM dead_letters WHERE log_name = 'gone'") ==
+          "0" and q("SELECT count(*) FROM sessions WHERE started_at <"
+                    " '2021-01-01'") == "0",
+          "e2e: retention deleted a 2020 dead letter and session")
     check(ahead in parts, f"e2e: partitions exist 7 days ahead ({ahead})")
 
     # Roles.

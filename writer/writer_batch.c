@@ -625,10 +625,12 @@ enum wr_err wr_engine_housekeeping(struct wr_engine *e, struct wr_db *db)
 		dropped++;
 	}
 	day_name(oldest, cutoff, sizeof(cutoff), true);
+	/* Dead letters keep a record's bytes: they go with the events. */
 	wr_buf_printf(&e->sql,
 		      "DELETE FROM sessions WHERE last_seen_at < "
-		      "'%s 00:00:00+00';COMMIT",
-		      cutoff);
+		      "'%s 00:00:00+00';DELETE FROM dead_letters WHERE "
+		      "created_at < '%s 00:00:00+00';COMMIT",
+		      cutoff, cutoff);
 	wr_buf_put(&e->sql, "", 1);
 	rc = wr_exec(db, e->sql.p, NULL);
 	if (rc != WR_OK) {
