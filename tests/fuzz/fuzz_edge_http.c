@@ -7,10 +7,17 @@
  * sanitizer report in the server is the fuzzer's finding; so is an answer
  * that is not an HTTP/1.1 status line, or a connection the server never
  * closes (a hang).
+ *
+ * libFuzzer's -timeout arms a periodic SIGALRM (every timeout/2 + 1 s)
+ * whose handler is installed without SA_RESTART, so it interrupts the
+ * blocking connect, send and recv of this thread with EINTR: each call
+ * is retried, against a deadline for recv, and only a timeout counts as
+ * a hang.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,14 +91,40 @@ static void start_server(void)
 	port = ntohs(sa.sin_port);
 }
 
+static void set_recv_timeout(int fd, uint64_t ns)
+{
+	uint64_t us = ns / 1000 + 1; /* zero would mean no timeout */
+	struct timeval tv = { .tv_sec = (time_t)(us / 1000000),
+			      .tv_usec = (suseconds_t)(us % 1000000) };
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
+/* Send all of data; false if the server closed the connection first. */
+static bool send_all(int fd, const uint8_t *data, size_t size)
+{
+	while (size) {
+		ssize_t n = send(fd, data, size, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return false;
+		data += n;
+		size -= (size_t)n;
+	}
+	return true;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET };
 	/* Generous: a loaded CI machine (fdatasyncs of other tests) can stall
 	 * a worker for seconds; a real hang is still caught. */
-	struct timeval tv = { .tv_sec = 30 };
+	const uint64_t answer_timeout_ns = 30ull * 1000000000u;
 	char buf[4096], sink[4096];
 	size_t got = 0;
+	uint64_t deadline_ns;
 	int fd;
 
 	if (!port)
@@ -99,7 +132,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sa.sin_port = htons(port);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	/* A loaded machine can refuse a connection now and then (ephemeral
-	 * ports, a full accept queue): retry for up to 10 s, then it is real. */
+	 * ports, a full accept queue): retry for up to 10 s, then it is real.
+	 * An interrupted connect goes on in the background; a fresh socket
+	 * is simpler than waiting for it. */
 	for (int tries = 0;; tries++) {
 		fd = socket(AF_INET, SOCK_STREAM, 0);
 		if (fd >= 0 &&
@@ -114,12 +149,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			close(fd);
 		usleep(10000);
 	}
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (size && send(fd, data, size, MSG_NOSIGNAL) < 0) {
+	if (!send_all(fd, data, size)) {
 		close(fd);
 		return 0; /* the server closed early (e.g. on a bad request) */
 	}
 	shutdown(fd, SHUT_WR);
+	deadline_ns = alog_mono_ns() + answer_timeout_ns;
+	set_recv_timeout(fd, answer_timeout_ns);
 	for (;;) {
 		/* Keep the start of the answer; drain the rest. */
 		ssize_t n = got < sizeof(buf) ?
@@ -128,11 +164,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		if (n == 0)
 			break;
+		if (n < 0 && errno == EINTR) {
+			uint64_t now_ns = alog_mono_ns();
+
+			if (now_ns < deadline_ns) {
+				set_recv_timeout(fd, deadline_ns - now_ns);
+				continue;
+			}
+			errno = ETIMEDOUT;
+		}
 		if (n < 0) {
 			if (errno == ECONNRESET)
 				break;
 			fprintf(stderr,
-				"the edge never closed the connection\n");
+				"the edge never closed the connection: %s\n",
+				strerror(errno));
 			abort();
 		}
 		if (got < sizeof(buf))
