@@ -6,6 +6,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${ALOG_BUILD_DIR:-$ROOT/build-release}
 out=$ROOT/bench/results/writer-$(date +%Y-%m-%d)
+[[ -e $out.json ]] && out=$out-$(date +%H%M%S)
 mkdir -p "$ROOT/bench/results" "$ROOT/var/bench"
 python3 "$ROOT/bench/writer/run.py" --writer "$BUILD/writer/alog-writer" \
 	--gen "$BUILD/tests/writer_gen" --dir "$ROOT/var/bench" \
