@@ -317,7 +317,7 @@ static int parse_file(struct edge_config *c, json_t *root, char *err,
 	static const char *const top[] = {
 		"listen",          "workers",   "log",      "limits",
 		"trusted_proxies", "salt_file", "geoip_db", "rate_limit",
-		"sites",           NULL
+		"sites",           "worker_ring", NULL
 	};
 	static const char *const logk[] = { "dir",
 					    "durability",
@@ -350,6 +350,20 @@ static int parse_file(struct edge_config *c, json_t *root, char *err,
 	if (get_uint(root, "workers", "", 1, 64, &u, err, errlen))
 		return -EINVAL;
 	c->workers = (unsigned)u;
+	{
+		char ring[16] = "";
+
+		if (get_str(root, "worker_ring", "", ring, sizeof(ring), err,
+			    errlen))
+			return -EINVAL;
+		if (ring[0] && strcmp(ring, "defer") && strcmp(ring, "plain")) {
+			set_err(err, errlen,
+				"worker_ring: must be \"defer\" or \"plain\"");
+			return -EINVAL;
+		}
+		if (ring[0])
+			c->worker_ring_plain = !strcmp(ring, "plain");
+	}
 	if ((o = json_object_get(root, "log")) != NULL) {
 		char dur[16] = "";
 
@@ -627,6 +641,7 @@ void edge_config_print(const struct edge_config *c, FILE *out)
 {
 	fprintf(out,
 		"{\n  \"listen\": \"%s:%u\",\n  \"workers\": %u,\n"
+		"  \"worker_ring\": \"%s\",\n"
 		"  \"log\": {\"dir\": \"%s\", \"durability\": \"%s\", "
 		"\"segment_bytes\": %llu, \"disk_budget_bytes\": %llu},\n"
 		"  \"limits\": {\"header_bytes\": %u, \"headers\": %u, "
@@ -634,7 +649,8 @@ void edge_config_print(const struct edge_config *c, FILE *out)
 		"\"idle_timeout_ms\": %u, \"request_timeout_ms\": %u},\n"
 		"  \"trusted_proxies\": %zu,\n  \"salt_file\": \"%s\",\n"
 		"  \"geoip_db\": \"%s\",\n  \"sites\": [",
-		c->listen_host, c->listen_port, c->workers, c->log_dir,
+		c->listen_host, c->listen_port, c->workers,
+		c->worker_ring_plain ? "plain" : "defer", c->log_dir,
 		c->log.durability == ALOG_DURABLE_FSYNC ? "fsync" : "write",
 		(unsigned long long)c->log.segment_bytes_max,
 		(unsigned long long)c->log.disk_budget_bytes,

@@ -48,6 +48,7 @@ struct edge_config {
 	char listen_host[256];
 	uint16_t listen_port;
 	unsigned workers;
+	bool worker_ring_plain; /* "worker_ring": "plain" (default "defer") */
 	char log_dir[1024];
 	struct alog_log_options log;
 	uint32_t retain_interval_ms; /* how often consumer-driven retention runs */

@@ -715,6 +715,17 @@ class EdgeTest(unittest.TestCase):
         finally:
             shutil.rmtree(d)
 
+    def test_plain_worker_ring(self):
+        # The fallback ring (no SINGLE_ISSUER/DEFER_TASKRUN) serves too.
+        edge2 = Edge(worker_ring="plain")
+        try:
+            for i in range(20):
+                st, _, data = edge2.post("/track/view", VIEW)
+                self.assertEqual(st, 200, data)
+            self.assertEqual(len(edge2.events()), 20)
+        finally:
+            edge2.close()
+
     def test_bad_config_is_refused(self):
         d = tempfile.mkdtemp()
         try:
@@ -724,7 +735,8 @@ class EdgeTest(unittest.TestCase):
                               ({"sites": [{"id": "a b"}]}, "id"),
                               ({"limitz": {}}, "unknown"),
                               ({"log": {"commits_in_flight": 9}},
-                               "log.commits_in_flight")):
+                               "log.commits_in_flight"),
+                              ({"worker_ring": "fast"}, "worker_ring")):
                 with open(p, "w") as f:
                     json.dump(cfg, f)
                 r = subprocess.run([EDGE, "--check-config", p],

@@ -206,6 +206,7 @@ def main():
     ap.add_argument("--threads", type=int, required=True)
     ap.add_argument("--workers", type=int, required=True)
     ap.add_argument("--commits-in-flight", type=int, default=1)
+    ap.add_argument("--worker-ring", default="defer")
     ap.add_argument("--batch", type=int, required=True)
     ap.add_argument("--log-dir", default="")
     ap.add_argument("--fs", default="")
@@ -227,9 +228,10 @@ def main():
     p("alog-edge bench: wrk -t %d -c %d --latency, %g s warm-up + %g s per case; "
       "%d workers each (edge: threads + the log's commit thread; nginx: "
       "worker_processes, listen reuseport); edge durability fsync, "
-      "%d commit(s) in flight, log in %s (%s)"
+      "%d commit(s) in flight, worker_ring %s, log in %s (%s)"
       % (args.threads, args.connections, args.warmup, args.duration,
-         args.workers, args.commits_in_flight, args.log_dir, args.fs))
+         args.workers, args.commits_in_flight, args.worker_ring, args.log_dir,
+         args.fs))
     p("single = POST /api/event, Plausible body (text/plain); batch = POST "
       "/track/batch, %d events (application/json); nginx answers `return 204;`"
       % args.batch)
@@ -360,6 +362,7 @@ def main():
         "batch_events": args.batch,
         "edge_durability": "fsync",
         "commits_in_flight": args.commits_in_flight,
+        "worker_ring": args.worker_ring,
         "log_dir": args.log_dir,
         "fs": args.fs,
         "cases": [cases[k] for k in CASES if k in cases],

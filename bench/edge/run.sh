@@ -41,13 +41,15 @@ usage() {
 	cat <<EOF
 usage: bench/edge/run.sh [--duration S] [--warmup S] [--connections N]
                          [--threads N] [--workers N] [--batch N]
-                         [--commits-in-flight N] [--quick]
+                         [--commits-in-flight N] [--worker-ring defer|plain]
+                         [--quick]
   --duration S     measured seconds per case (default 10)
   --warmup S       warm-up seconds per case, not measured (default 2)
   --connections N  wrk connections (default 64)
   --threads N      wrk threads (default 2)
   --workers N      edge workers = nginx worker_processes (default 2)
   --commits-in-flight N  the edge log's log.commits_in_flight (default 1)
+  --worker-ring R  the edge's worker_ring, defer or plain (default defer)
   --batch N        events per /track/batch request (default 100)
   --quick          --duration 3 --warmup 1
 EOF
@@ -60,6 +62,7 @@ threads=2
 workers=2
 batch=100
 inflight=1
+ring=defer
 quick=false
 while (($# > 0)); do
 	case $1 in
@@ -69,6 +72,7 @@ while (($# > 0)); do
 	--threads) threads=${2:?}; shift 2 ;;
 	--workers) workers=${2:?}; shift 2 ;;
 	--commits-in-flight) inflight=${2:?}; shift 2 ;;
+	--worker-ring) ring=${2:?}; shift 2 ;;
 	--batch) batch=${2:?}; shift 2 ;;
 	--quick) duration=3 warmup=1 quick=true; shift ;;
 	-h | --help) usage; exit 0 ;;
@@ -79,6 +83,7 @@ for v in "$duration" "$warmup" "$connections" "$threads" "$workers" "$batch" \
 	"$inflight"; do
 	[[ $v =~ ^[0-9]+$ ]] || { usage >&2; exit 2; }
 done
+[[ $ring == defer || $ring == plain ]] || { usage >&2; exit 2; }
 ((duration > 0 && connections >= threads && threads > 0 && workers > 0 &&
 	batch > 0)) || { usage >&2; exit 2; }
 
@@ -258,6 +263,7 @@ start_edge() {
 {
   "listen": "127.0.0.1:$port",
   "workers": $workers,
+  "worker_ring": "$ring",
   "log": { "dir": "$log", "durability": "fsync",
            "commits_in_flight": $inflight },
   "limits": { "batch_events": $((batch > 1000 ? batch : 1000)),
@@ -370,7 +376,7 @@ status=0
 "$python" "$here/report.py" --cases "$tmp/cases" --json "$stem.json" \
 	--duration "$duration" --warmup "$warmup" --connections "$connections" \
 	--threads "$threads" --workers "$workers" --batch "$batch" \
-	--commits-in-flight "$inflight" \
+	--commits-in-flight "$inflight" --worker-ring "$ring" \
 	--log-dir "$logdir" --fs "$fs" --quick "$quick" \
 	--user-agent "$ua" | tee "$stem.txt" || status=$?
 echo "results: $stem.json $stem.txt (exit status $status)"
