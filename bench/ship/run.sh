@@ -6,6 +6,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${ALOG_BUILD_DIR:-$ROOT/build-release}
 out=$ROOT/bench/results/ship-$(date +%Y-%m-%d)
+[[ -e $out.json ]] && out=$out-$(date +%H%M%S)
 mkdir -p "$ROOT/bench/results" "$ROOT/var/bench"
 python3 "$ROOT/bench/ship/run.py" --shipper "$BUILD/shipper/alog-shipper" \
 	--tool "$BUILD/tests/ship_tool" --dir "$ROOT/var/bench" \
