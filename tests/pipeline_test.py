@@ -33,7 +33,6 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -42,6 +41,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pg_private import PGBIN, Postgres, wait_for  # noqa: E402
+import proc_util  # noqa: E402
+from proc_util import free_port  # noqa: E402
 
 ARGS = None
 TMP = None
@@ -91,14 +92,6 @@ def check(cond, what):
         FAILS.append(what)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def wait_port(port, proc, timeout=15):
     def up():
         try:
@@ -111,35 +104,9 @@ def wait_port(port, proc, timeout=15):
         raise RuntimeError(f"{proc.name} did not start:\n{proc.text()[-2000:]}")
 
 
-class Proc:
-    def __init__(self, name, argv, env=None):
-        self.name = name
-        self.logpath = os.path.join(TMP, f"{name}.log")
-        self.logf = open(self.logpath, "ab")
-        self.p = subprocess.Popen(argv, stdout=self.logf, stderr=self.logf,
-                                  env=env)
-        PROCS.append(self)
-
-    def kill9(self):
-        if self.p.poll() is None:
-            os.kill(self.p.pid, signal.SIGKILL)
-        self.p.wait(timeout=10)
-
-    def stop(self, timeout=30):
-        if self.p.poll() is None:
-            os.kill(self.p.pid, signal.SIGTERM)
-            try:
-                self.p.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(self.p.pid, signal.SIGKILL)
-                self.p.wait(timeout=10)
-        if not self.logf.closed:
-            self.logf.close()
-        return self.p.returncode
-
-    def text(self):
-        with open(self.logpath, "rb") as f:
-            return f.read().decode(errors="replace")
+def Proc(name, argv, env=None):
+    """A process of the running test, logged under TMP (proc_util.Proc)."""
+    return proc_util.Proc(name, argv, TMP, PROCS, env)
 
 
 class Edge:

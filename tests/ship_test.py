@@ -21,7 +21,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -29,6 +28,10 @@ import tempfile
 import threading
 import time
 import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import proc_util  # noqa: E402
+from proc_util import free_port  # noqa: E402
 
 ARGS = None
 TMP = None
@@ -48,14 +51,6 @@ def check(cond, what):
     else:
         log(f"FAILED: {what}")
         FAILS.append(what)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def wait_for(pred, timeout, step=0.05):
@@ -81,34 +76,9 @@ def metrics(port):
         return {}
 
 
-class Proc:
-    def __init__(self, name, argv, env=None):
-        self.name = name
-        self.logpath = os.path.join(TMP, f"{name}.log")
-        self.logf = open(self.logpath, "ab")
-        self.p = subprocess.Popen(argv, stdout=self.logf, stderr=self.logf,
-                                  env=env)
-        PROCS.append(self)
-
-    def kill9(self):
-        if self.p.poll() is None:
-            os.kill(self.p.pid, signal.SIGKILL)
-        self.p.wait(timeout=10)
-
-    def stop(self, timeout=15):
-        if self.p.poll() is None:
-            os.kill(self.p.pid, signal.SIGTERM)
-            try:
-                self.p.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(self.p.pid, signal.SIGKILL)
-                self.p.wait(timeout=10)
-        self.logf.close()
-        return self.p.returncode
-
-    def text(self):
-        with open(self.logpath, "rb") as f:
-            return f.read().decode(errors="replace")
+def Proc(name, argv, env=None):
+    """A process of the running test, logged under TMP (proc_util.Proc)."""
+    return proc_util.Proc(name, argv, TMP, PROCS, env)
 
 
 def print_log_tails(procs):
