@@ -650,11 +650,11 @@ static void on_tick(struct edge_worker *w)
  * (0.41/0.43 of nginx against 0.38/0.38), p99 1.3 ms against 2.1 ms, 12.4
  * and 10.5 us of CPU per request against 13.1 and 12.8; batches: the same
  * (bench/results/edge-2026-11-22-0817*..0821*). The ring is made disabled
- * and the worker thread
- * enables it (IORING_REGISTER_ENABLE_RINGS, which liburing 2.3 does not
- * wrap), which makes that thread its issuer. A kernel that refuses the
- * flags gets a plain ring; so does "worker_ring": "plain" in the config
- * (bench/edge/run.sh --worker-ring plain measures the difference).
+ * and the worker thread enables it (IORING_REGISTER_ENABLE_RINGS, which
+ * liburing 2.3 does not wrap), which makes that thread its issuer. A kernel
+ * that refuses the flags gets a plain ring; so does "worker_ring": "plain"
+ * in the config (bench/edge/run.sh --worker-ring plain measures the
+ * difference).
  */
 static int worker_ring_init(struct edge_worker *w)
 {

@@ -149,6 +149,7 @@ class Edge:
         self.sent_ips = set()
         self.keeper_dnt = 0   # DNT page views kept (flagged) by keeper
         self.umami = 0        # Umami page views (no ids in its replies)
+        self.umami_broken = 0  # ... of them with a URL that does not parse
 
     def post(self, path, body, ip, ua, extra=None):
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
@@ -219,6 +220,14 @@ def traffic(edge, rounds, tag):
             "referrer": "https://example.com/pricing"}},
             "198.51.100.7", FIREFOX)
         edge.umami += 1
+        # A URL that is no URL: the hostname still tells the referrer
+        # from the same site is no referrer (direct, not a referral).
+        edge.post("/api/send", {"type": "event", "payload": {
+            "website": "example", "hostname": "www.example.com",
+            "url": f"umami-broken-{tag}",
+            "referrer": "https://example.com/pricing"}},
+            "198.51.100.7", FIREFOX)
+        edge.umami_broken += 1
         # A crawler: dropped by example, kept flagged by keeper.
         edge.view("example", f"https://example.com/{tag}/bot", "192.0.2.99",
                   GOOGLEBOT, stored=False)
@@ -358,7 +367,8 @@ def run(pg):
     edges = (a, b)
 
     heads = {e.name: e.head() for e in edges}
-    expect = {e.name: len(e.stored) + e.batched + e.umami for e in edges}
+    expect = {e.name: len(e.stored) + e.batched + e.umami + e.umami_broken
+              for e in edges}
     for e in edges:
         check(heads[e.name] == expect[e.name],
               f"{e.name}: its log holds what it acknowledged as stored "
@@ -388,7 +398,7 @@ def run(pg):
             f" WHERE log_name = '{e.name}'").split("|")
         check(ids == e.stored and int(n) == expect[e.name] and
               int(distinct) == int(n) and int(scrolls) == e.batched and
-              int(umami) == e.umami,
+              int(umami) == e.umami + e.umami_broken,
               f"{e.name}: every stored event in PostgreSQL exactly once "
               f"({n} rows, {len(ids ^ e.stored)} ids differ)")
     check(q("SELECT count(*) FROM dead_letters") == "0", "no dead letters")
@@ -443,6 +453,12 @@ def run(pg):
             " value LIKE '/umami/%'") == str(n_umami),
           "Umami's path-only URL with its hostname: host, path, query, page"
           " rollups; its self-referral is no referrer")
+    n_broken = sum(e.umami_broken for e in edges)
+    check(q("SELECT count(*) FROM events WHERE api = 3 AND url LIKE"
+            " 'umami-broken-%' AND path IS NULL AND channel = 'direct' AND"
+            " referrer_host IS NULL") == str(n_broken),
+          "a URL that does not parse: no page, and the hostname makes a"
+          " referrer from the same site no referrer")
     check(q("SELECT count(*) FROM events WHERE name = 'purchase' AND (revenue"
             " <> 9.5 OR currency <> 'EUR')") == "0" and
           q("SELECT count(*) FROM events WHERE name = 'signup' AND props->>"
