@@ -100,6 +100,7 @@ struct sender {
 	uint32_t frame_max;
 	uint32_t records_max;
 	uint32_t batch_bytes; /* effective raw block limit */
+	bool buffer_full; /* the last frame did not fit in the write buffer */
 	struct ckpt_writer ckpt;
 	uint64_t hb_ns; /* heartbeat interval */
 	uint32_t backoff_ms;
@@ -666,6 +667,7 @@ static int send_one_frame(struct sender *s, int *fatal)
 	body = ship_conn_frame_begin(
 		&s->conn,
 		SHIP_DATA_HEADER_BYTES + ZSTD_compressBound(s->batch_bytes));
+	s->buffer_full = body == NULL;
 	if (!body)
 		return 0; /* write buffer full: flush first */
 	count = fill_block(s, &first, &used);
@@ -835,6 +837,7 @@ static int send_stream(struct sender *s)
 		const char *pwhy = NULL;
 		struct ship_frame f;
 		int rc, timeout_ms;
+		bool more;
 
 		if (ship_stop) {
 			send_error_frame(s, SHIP_ERR_SHUTDOWN,
@@ -842,7 +845,9 @@ static int send_stream(struct sender *s)
 			disconnect(s, "stopping");
 			return SHIP_EXIT_OK;
 		}
-		/* Queue DATA while the window and the buffer allow. */
+		/* Queue DATA while the window and the buffer allow. more:
+		 * the buffer, not the window or the log, stopped it. */
+		more = false;
 		while (s->inflight_bytes < s->window) {
 			rc = send_one_frame(s, &fatal);
 			if (fatal)
@@ -851,10 +856,14 @@ static int send_stream(struct sender *s)
 				disconnect(s, "edge log read failed");
 				return 0;
 			}
-			if (rc == 0)
+			if (rc == 0) {
+				more = s->buffer_full;
 				break;
-			if (ship_conn_pending(&s->conn) > s->conn.wcap / 2)
+			}
+			if (ship_conn_pending(&s->conn) > s->conn.wcap / 2) {
+				more = true;
 				break;
+			}
 		}
 		if (now - s->conn.last_tx_ns >= s->hb_ns) {
 			uint8_t body[SHIP_HEARTBEAT_BYTES];
@@ -898,7 +907,12 @@ static int send_stream(struct sender *s)
 		if (s->cfg->checkpoint_interval_ms &&
 		    timeout_ms > (int)s->cfg->checkpoint_interval_ms)
 			timeout_ms = (int)s->cfg->checkpoint_interval_ms;
-		if (ship_conn_has_buffered(&s->conn))
+		/* Data waits and the socket took all that was queued: only
+		 * look at what came in, then queue more. Without this a
+		 * backlog went out one frame per ACK (the buffer holds one
+		 * frame at its worst case; nothing else wakes the poll). */
+		if (ship_conn_has_buffered(&s->conn) ||
+		    (more && ship_conn_pending(&s->conn) == 0))
 			timeout_ms = 0;
 		/* The window is open and the log has nothing: wait for it
 		 * (inotify) as well as for the socket. */

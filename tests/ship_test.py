@@ -285,12 +285,14 @@ class RelayConn:
         self.pumps = 2
         self.over = False   # the pumps stop at their next step
         self.reset = False  # cut(): close with RST (SO_LINGER 0), not FIN
+        self.down_chunks = 0  # reads from the receiver's side
 
 
 class Relay:
     """TCP relay: modes pass, drop (reset everything, refuse new), blackhole
-    (accept, forward nothing), and corrupt-once (flip one byte going to the
-    receiver). Every relayed connection is closed when its pumps finish, so
+    (accept, forward nothing), hold_acks (forward to the receiver, hold
+    back everything it answers after its first read: the WELCOME), and corrupt-once (flip one byte going to
+    the receiver). Every relayed connection is closed when its pumps finish, so
     a reconnect storm cannot exhaust the harness's descriptors."""
 
     STEP = 0.1  # a pump looks at cut() and close() at least this often
@@ -354,7 +356,12 @@ class Relay:
                     continue
                 if not data:
                     break
-                while self.mode == "blackhole" and not conn.over:
+                if not upstream:
+                    conn.down_chunks += 1
+                # hold_acks: the first answer (WELCOME) goes through.
+                while (self.mode == "blackhole" or
+                       (self.mode == "hold_acks" and not upstream and
+                        conn.down_chunks > 1)) and not conn.over:
                     time.sleep(0.05)
                 if self.mode == "drop" or conn.over:
                     break
@@ -461,6 +468,49 @@ def link_cut(st, relay):
     live = relay.live()
     log(f"linkcut: {relay.accepted} connections relayed, {live} still open")
     check(live <= 2, "linkcut: the relay closed its finished connections")
+
+
+def t_window():
+    """A backlog goes out up to the window without waiting for ACKs: with
+    every answer of the receiver held back by the relay, the receiver still
+    gets the whole backlog (57 frames of 64 KiB, far below the 32 MiB
+    window). The sender once queued one frame and then slept in poll until
+    the next ACK (nothing else wakes it when the log does not grow): a
+    backlog drained one frame per fdatasync round trip. Heartbeats are 20 s
+    apart here, so nothing but the fix can wake it within the deadline."""
+    st = Setup("window")
+    n = st.produce_sync(20000)
+    slow = {"heartbeat_ms": 20000, "timeout_ms": 60000}
+    st.start_receiver(**slow)
+    relay = Relay(st.rport)
+    relay.mode = "hold_acks"
+    try:
+        st.start_sender(receiver=f"127.0.0.1:{relay.port}",
+                        checkpoint_interval_ms=0, **slow)
+        got = lambda: int(metrics(st.rmport).get(
+            'alog_ship_records_received_total{role="receive",edge="e1"}',
+            0))
+        check(wait_for(lambda: got() == n, 8),
+              f"window: the receiver got all {n} records with no ACK "
+              f"back (got {got()})")
+        check(st.acked() == 0, "window: no ACK reached the sender")
+        relay.mode = "pass"
+        check(st.drained(30), "window: drained once ACKs flow")
+        check(st.compare(first=0), "window: canonical == edge")
+        m = metrics(st.rmport)
+        lbl = '{role="receive",edge="e1"}'
+        commits = m.get("alog_ship_log_commits_total" + lbl, 0)
+        log(f"window: receiver metrics {m}")
+        check(commits >= 1 and
+              m.get("alog_ship_log_fsyncs_total" + lbl, 0) >= commits and
+              m.get("alog_ship_log_fsync_seconds_sum" + lbl, 0) > 0 and
+              m.get("alog_ship_log_bytes_written_total" + lbl, 0) >=
+              n * 32 and m.get("alog_ship_log_segments" + lbl, 0) >= 1,
+              "window: the receiver's metrics show its canonical log's "
+              "commits, fsyncs and bytes")
+    finally:
+        relay.close()
+    st.stop_all()
 
 
 def log_time(line):
@@ -716,6 +766,7 @@ def main():
     TMP = tempfile.mkdtemp(prefix="alog-ship-test-")
     tests = {"config": t_config_refusals, "stream": t_stream_retention_gap,
              "kill9": lambda: t_kill9(ARGS.rounds), "linkcut": t_link_cut,
+             "window": t_window,
              "slowdisk": t_slow_disk, "budget": t_disk_budget, "tls": t_tls}
     t0 = time.monotonic()
     for name, fn in tests.items():
