@@ -16,7 +16,7 @@
 #include "ship.h"
 #include "ship_conn.h"
 
-#define METRICS_BODY_MAX (256u << 10)
+#define METRICS_BODY_MAX (4u << 20) /* ~1.8 KB per edge, 1,024 edges */
 #define METRICS_REQUEST_MAX 4096
 
 struct ship_metrics {

@@ -43,7 +43,8 @@ struct edge_slot {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct recv_conn *owner;
-	struct alog_log *log; /* canonical log, NULL until it exists */
+	struct alog_log *log; /* canonical log, NULL until it exists; set
+			       * under mu, then only closed at exit */
 	/* metrics, under mu */
 	bool connected;
 	uint64_t durable_next;
@@ -268,6 +269,7 @@ static void log_options(const struct receiver *r, struct alog_log_options *o)
 static int open_log(struct recv_conn *rc, bool create, uint64_t first_offset)
 {
 	struct alog_log_options o;
+	struct alog_log *log;
 	char *dir;
 	int err = 0;
 
@@ -288,8 +290,12 @@ static int open_log(struct recv_conn *rc, bool create, uint64_t first_offset)
 			return err;
 		}
 	}
-	rc->slot->log = alog_log_open(dir, &o, &err);
-	if (rc->slot->log) {
+	log = alog_log_open(dir, &o, &err);
+	/* Under mu: the metrics thread reads it. */
+	pthread_mutex_lock(&rc->slot->mu);
+	rc->slot->log = log;
+	pthread_mutex_unlock(&rc->slot->mu);
+	if (log) {
 		const struct alog_recovery_report *rep =
 			alog_log_recovery(rc->slot->log);
 
@@ -871,6 +877,39 @@ out_close:
 		close(fd);
 }
 
+/* The canonical log's own counters for one edge: how the disk keeps up
+ * (a commit is one write + fdatasync; the fsync time is submission to
+ * completion). Nothing until the log exists. */
+static int log_metrics(struct edge_slot *s, char *buf, size_t cap)
+{
+	struct alog_log_stats st;
+	struct alog_log *log;
+
+	pthread_mutex_lock(&s->mu);
+	log = s->log;
+	pthread_mutex_unlock(&s->mu);
+	if (!log)
+		return 0;
+	alog_log_stats(log, &st);
+	return snprintf(
+		buf, cap,
+		"alog_ship_log_segments{role=\"receive\",edge=\"%s\"} %" PRIu64
+		"\n"
+		"alog_ship_log_disk_bytes{role=\"receive\",edge=\"%s\"} %" PRIu64
+		"\n"
+		"alog_ship_log_bytes_written_total{role=\"receive\",edge=\"%s\"} %" PRIu64
+		"\n"
+		"alog_ship_log_commits_total{role=\"receive\",edge=\"%s\"} %" PRIu64
+		"\n"
+		"alog_ship_log_fsyncs_total{role=\"receive\",edge=\"%s\"} %" PRIu64
+		"\n"
+		"alog_ship_log_fsync_seconds_sum{role=\"receive\",edge=\"%s\"} %.6f\n"
+		"alog_ship_log_commits_in_flight_max{role=\"receive\",edge=\"%s\"} %u\n",
+		s->name, st.segments, s->name, st.disk_bytes, s->name,
+		st.bytes, s->name, st.commits, s->name, st.fsyncs, s->name,
+		(double)st.commit_ns_sum / 1e9, s->name, st.inflight_max);
+}
+
 static size_t recv_metrics(void *arg, char *buf, size_t cap)
 {
 	struct receiver *r = arg;
@@ -927,6 +966,10 @@ static size_t recv_metrics(void *arg, char *buf, size_t cap)
 			s->raw_bytes, s->name, s->wire_bytes, s->name,
 			s->storage_full, s->name, s->connects);
 		pthread_mutex_unlock(&s->mu);
+		if (n < 0 || (size_t)n >= cap - len)
+			return cap - 1;
+		len += (size_t)n;
+		n = log_metrics(s, buf + len, cap - len);
 		if (n < 0 || (size_t)n >= cap - len)
 			return cap - 1;
 		len += (size_t)n;
