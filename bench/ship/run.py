@@ -140,17 +140,25 @@ def ship(a, work, edge, tls, until_offset, producer=None):
                               conf(os.path.join(work, "s.conf"), s)],
                              stderr=logf)
     acked = 0
+    t_end = None  # when until_offset() first knew the end (live: producer done)
     while True:
         m = metrics(sm)
         acked = int(m.get('alog_ship_acked_offset{role="send"}', 0))
         target = until_offset()
+        if target is not None and t_end is None:
+            t_end = time.monotonic()
         if target is not None and acked >= target:
             break
         if time.monotonic() - t0 > 1800:
             raise SystemExit("bench: no progress for 30 minutes")
         time.sleep(0.02)
-    dt = time.monotonic() - t0
+    t1 = time.monotonic()
+    dt = t1 - t0
     m = metrics(sm)
+    rmet = metrics(rm)
+    lbl = '{role="receive",edge="e1"}'
+    commits = rmet.get("alog_ship_log_commits_total" + lbl, 0)
+    fsync_s = rmet.get("alog_ship_log_fsync_seconds_sum" + lbl, 0)
     wire = m.get('alog_ship_wire_bytes_sent_total{role="send"}', 0)
     raw = m.get('alog_ship_raw_bytes_sent_total{role="send"}', 0)
     for p in (sproc, rproc):
@@ -161,7 +169,9 @@ def ship(a, work, edge, tls, until_offset, producer=None):
     disk = raw + 12 * acked if raw else du(canon)
     shutil.rmtree(canon, ignore_errors=True)
     return {"records": acked, "seconds": dt, "wire_bytes": wire,
-            "raw_bytes": raw, "disk_bytes": disk}
+            "raw_bytes": raw, "disk_bytes": disk,
+            "tail_seconds": t1 - t_end if t_end is not None else None,
+            "receiver_commits": commits, "receiver_fsync_seconds": fsync_s}
 
 
 def main():
@@ -271,12 +281,39 @@ def main():
         lines.append(f"{k:<14}{r['records']:>11}{s:>8.2f}{r['records_per_s']:>12.0f}"
                      f"{r['wire_MBps']:>11.1f}{r['raw_MBps']:>10.1f}{r['disk_MBps']:>11.1f}"
                      f"{(r['disk_vs_slower_baseline'] or 0):>12.2f}")
+    for k in ("backlog_plain", "backlog_tls", "live_plain", "live_tls"):
+        r = res.get(k)
+        if r and r.get("receiver_commits"):
+            lines.append(f"{k}: receiver {r['receiver_commits']:.0f} commits of "
+                         f"{r['disk_bytes'] / r['receiver_commits'] / 1e6:.1f} MB mean, "
+                         f"a commit in flight {r['receiver_fsync_seconds'] / r['seconds'] * 100:.0f}% "
+                         f"of the time")
+    for t in ("plain", "tls"):
+        lv = res.get(f"live_{t}")
+        if lv and lv.get("produced") and lv.get("tail_seconds") is not None:
+            lines.append(f"live ({t}): the producer wrote {lv['produced'] / a.live_seconds:.0f} "
+                         f"rec/s for {a.live_seconds} s; everything was acked durable "
+                         f"{lv['tail_seconds']:.2f} s after it stopped (a live run ships what "
+                         f"the producer makes: its rate is the producer's)")
+            if slower:
+                both = 2 * lv["disk_MBps"]
+                lines.append(f"live ({t}): edge log + canonical log, one disk on this "
+                             f"machine: {both:.0f} MB/s written together = "
+                             f"{both / slower:.2f} of the slower baseline")
     for t in ("plain", "tls"):
         b, lv = res.get(f"backlog_{t}"), res.get(f"live_{t}")
         if b and lv:
             res[f"catchup_factor_{t}"] = b["records_per_s"] / lv["records_per_s"]
             lines.append(f"catch-up ({t}): backlog drains {res[f'catchup_factor_{t}']:.2f}x "
                          f"the live rate")
+    lines.append("targets (the backlog rows are the shipper's capacity):")
+    for t in ("plain", "tls"):
+        b = res.get(f"backlog_{t}")
+        if b and b.get("disk_vs_slower_baseline") is not None:
+            ok = b["disk_vs_slower_baseline"] >= 0.80 and b["records_per_s"] >= 1e6
+            lines.append(f"  backlog {t}: {b['disk_vs_slower_baseline']:.2f} of the slower "
+                         f"baseline (>= 0.80), {b['records_per_s']:.0f} rec/s "
+                         f"(>= 1,000,000): {'ok' if ok else 'FAIL'}")
     print("\n".join(lines))
     res["table"] = lines
     if a.json:
