@@ -42,6 +42,7 @@ usage() {
 usage: bench/edge/run.sh [--duration S] [--warmup S] [--connections N]
                          [--threads N] [--workers N] [--batch N]
                          [--commits-in-flight N] [--worker-ring defer|plain]
+                         [--durability fsync|write]
                          [--quick]
   --duration S     measured seconds per case (default 10)
   --warmup S       warm-up seconds per case, not measured (default 2)
@@ -50,6 +51,9 @@ usage: bench/edge/run.sh [--duration S] [--warmup S] [--connections N]
   --workers N      edge workers = nginx worker_processes (default 2)
   --commits-in-flight N  the edge log's log.commits_in_flight (default 1)
   --worker-ring R  the edge's worker_ring, defer or plain (default defer)
+  --durability D   the edge log's durability, fsync or write (default fsync;
+                   write answers before fdatasync: it shows what the
+                   fdatasync costs, and the targets are not judged)
   --batch N        events per /track/batch request (default 100)
   --quick          --duration 3 --warmup 1
 EOF
@@ -63,6 +67,7 @@ workers=2
 batch=100
 inflight=1
 ring=defer
+durability=fsync
 quick=false
 while (($# > 0)); do
 	case $1 in
@@ -73,6 +78,7 @@ while (($# > 0)); do
 	--workers) workers=${2:?}; shift 2 ;;
 	--commits-in-flight) inflight=${2:?}; shift 2 ;;
 	--worker-ring) ring=${2:?}; shift 2 ;;
+	--durability) durability=${2:?}; shift 2 ;;
 	--batch) batch=${2:?}; shift 2 ;;
 	--quick) duration=3 warmup=1 quick=true; shift ;;
 	-h | --help) usage; exit 0 ;;
@@ -84,6 +90,7 @@ for v in "$duration" "$warmup" "$connections" "$threads" "$workers" "$batch" \
 	[[ $v =~ ^[0-9]+$ ]] || { usage >&2; exit 2; }
 done
 [[ $ring == defer || $ring == plain ]] || { usage >&2; exit 2; }
+[[ $durability == fsync || $durability == write ]] || { usage >&2; exit 2; }
 ((duration > 0 && connections >= threads && threads > 0 && workers > 0 &&
 	batch > 0)) || { usage >&2; exit 2; }
 
@@ -264,7 +271,7 @@ start_edge() {
   "listen": "127.0.0.1:$port",
   "workers": $workers,
   "worker_ring": "$ring",
-  "log": { "dir": "$log", "durability": "fsync",
+  "log": { "dir": "$log", "durability": "$durability",
            "commits_in_flight": $inflight },
   "limits": { "batch_events": $((batch > 1000 ? batch : 1000)),
               "connections": $((connections + 1024)) },
@@ -377,6 +384,7 @@ status=0
 	--duration "$duration" --warmup "$warmup" --connections "$connections" \
 	--threads "$threads" --workers "$workers" --batch "$batch" \
 	--commits-in-flight "$inflight" --worker-ring "$ring" \
+	--durability "$durability" \
 	--log-dir "$logdir" --fs "$fs" --quick "$quick" \
 	--user-agent "$ua" | tee "$stem.txt" || status=$?
 echo "results: $stem.json $stem.txt (exit status $status)"
