@@ -85,7 +85,10 @@ struct recv_conn {
 	uint64_t durable_next;
 	int failed; /* a durable callback reported this error */
 
+	uint64_t hello_start; /* the HELLO's start offset: where a new
+			       * canonical log must begin */
 	uint64_t expect; /* offset the canonical log takes next */
+	uint64_t hb_sent_ns; /* last HEARTBEAT queued */
 	uint64_t acked;  /* last ACK sent */
 	ZSTD_DCtx *dctx;
 	uint8_t *raw;
@@ -445,7 +448,15 @@ static int handle_data(struct recv_conn *rc, const struct ship_frame *f)
 	}
 	if (!rc->slot->log) {
 		/* First records ever for this edge: the canonical log starts
-		 * at the edge's offset. */
+		 * at the edge log's start, which the HELLO named (a sender
+		 * that starts anywhere else would leave a hole below). */
+		if (d.first_offset != rc->hello_start) {
+			send_error(rc, SHIP_ERR_PROTOCOL,
+				   "first DATA at %" PRIu64
+				   " but the edge log starts at %" PRIu64,
+				   d.first_offset, rc->hello_start);
+			return -EPROTO;
+		}
 		err = open_log(rc, true, d.first_offset);
 		if (err < 0) {
 			send_error(rc,
@@ -525,6 +536,7 @@ static void recv_stream(struct recv_conn *rc, uint64_t hb_ns)
 	const struct ship_config *cfg = rc->r->cfg;
 	uint32_t body_max = cfg->frame_bytes_max;
 
+	rc->hb_sent_ns = alog_mono_ns(); /* the WELCOME just went out */
 	for (;;) {
 		struct pollfd pfd[2];
 		struct ship_frame f;
@@ -544,13 +556,15 @@ static void recv_stream(struct recv_conn *rc, uint64_t hb_ns)
 			return;
 		}
 		send_ack_if_due(rc);
-		if (now - rc->conn.last_tx_ns >= hb_ns) {
+		/* Every interval, busy or not (docs/ship-protocol.md). */
+		if (now - rc->hb_sent_ns >= hb_ns) {
 			uint8_t body[SHIP_HEARTBEAT_BYTES];
 
 			ship_heartbeat_encode(body, sizeof(body), rc->acked,
 					      alog_now_ms());
-			(void)ship_conn_send(&rc->conn, SHIP_HEARTBEAT, body,
-					     sizeof(body));
+			if (ship_conn_send(&rc->conn, SHIP_HEARTBEAT, body,
+					   sizeof(body)) == 0)
+				rc->hb_sent_ns = now;
 		}
 		n = ship_conn_flush(&rc->conn);
 		if (n < 0 && n != -EAGAIN) {
@@ -685,6 +699,7 @@ static void recv_session(struct recv_conn *rc)
 		return;
 	}
 	snprintf(rc->edge, sizeof(rc->edge), "%s", h.name);
+	rc->hello_start = h.start_offset;
 	if (!ship_config_edge_allowed(cfg, h.name)) {
 		send_error(rc, SHIP_ERR_AUTH, "unknown edge '%s'", h.name);
 		return;

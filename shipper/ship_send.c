@@ -54,6 +54,7 @@ struct send_stats { /* written by the loop, read by the metrics thread */
 	uint64_t records_acked;
 	uint64_t connects, disconnects, gaps;
 	uint64_t rate_records_x1000, rate_wire_bytes; /* per second */
+	uint64_t log_record_bytes; /* mean record size in the edge log */
 };
 
 struct inflight {
@@ -103,6 +104,7 @@ struct sender {
 	bool buffer_full; /* the last frame did not fit in the write buffer */
 	struct ckpt_writer ckpt;
 	uint64_t hb_ns; /* heartbeat interval */
+	uint64_t hb_sent_ns; /* last HEARTBEAT queued */
 	uint32_t backoff_ms;
 
 	struct send_stats st;
@@ -145,7 +147,8 @@ static size_t send_metrics(void *arg, char *buf, size_t cap)
 	uint64_t acked = STAT_GET(s, acked), head = STAT_GET(s, head);
 	uint64_t lag = head > acked ? head - acked : 0;
 	uint64_t rs = STAT_GET(s, records_sent);
-	uint64_t avg = rs ? STAT_GET(s, raw_bytes_sent) / rs : 0;
+	uint64_t avg = rs ? STAT_GET(s, raw_bytes_sent) / rs :
+			    STAT_GET(s, log_record_bytes);
 	uint64_t last = STAT_GET(s, last_ack_ms);
 	int n;
 
@@ -164,7 +167,8 @@ static size_t send_metrics(void *arg, char *buf, size_t cap)
 		"# TYPE alog_ship_lag_records gauge\n"
 		"alog_ship_lag_records{role=\"send\"} %" PRIu64 "\n"
 		"# HELP alog_ship_lag_bytes estimate: lag_records x mean "
-		"shipped record size\n"
+		"shipped record size (before anything is shipped: the edge "
+		"log's)\n"
 		"# TYPE alog_ship_lag_bytes gauge\n"
 		"alog_ship_lag_bytes{role=\"send\"} %" PRIu64 "\n"
 		"# TYPE alog_ship_inflight_bytes gauge\n"
@@ -442,6 +446,16 @@ static int send_connect(struct sender *s, char *why, size_t cap)
 			 alog_strerror(rc));
 		return -EAGAIN;
 	}
+	{
+		uint64_t recs = 0, bytes = 0;
+
+		for (size_t i = 0; i < info.nsegments; i++) {
+			recs += info.segments[i].records;
+			bytes += info.segments[i].data_bytes;
+		}
+		if (recs)
+			STAT_SET(s, log_record_bytes, bytes / recs);
+	}
 	free(info.segments);
 	head = info.head_offset;
 	if (head == UINT64_MAX)
@@ -459,6 +473,11 @@ static int send_connect(struct sender *s, char *why, size_t cap)
 		ckpt = known;
 		has_ckpt = true;
 	}
+	/* While the receiver is away the lag must still show: the head
+	 * grows, and the checkpoint is what is known to be durable there. */
+	STAT_SET(s, head, head);
+	if (has_ckpt && STAT_GET(s, acked) < ckpt)
+		STAT_SET(s, acked, ckpt);
 
 	fd = ship_connect(cfg->receiver, cfg->transport == SHIP_PLAIN_LOOPBACK,
 			  (int)cfg->handshake_timeout_ms, why, cap);
@@ -527,14 +546,27 @@ static int send_connect(struct sender *s, char *why, size_t cap)
 
 	/* Where to resume: the receiver's durable next, if it is sane. */
 	if (!w.has_log) {
-		if (has_ckpt && ckpt > info.start_offset)
+		/*
+		 * The receiver holds nothing, yet we have a checkpoint: it
+		 * lost what it acknowledged if the checkpoint is past the
+		 * edge log's start, or if the start itself moved past 0
+		 * (alog-edge creates its log at 0, and retention deletes
+		 * only acknowledged segments, so a quiet, caught-up edge
+		 * after a roll has checkpoint == start > 0). Deleting
+		 * consumers/<name> is how an operator says "ship what is
+		 * left to a new canonical host".
+		 */
+		if (has_ckpt && (ckpt > info.start_offset ||
+				 info.start_offset > 0))
 			return gap_stop(
 				s, SHIP_ERR_GAP,
 				"receiver has no log for edge %s but "
 				"offsets below %" PRIu64
 				" were acknowledged: the canonical host lost "
-				"them",
-				cfg->edge, ckpt);
+				"them (to ship from %" PRIu64
+				" anyway, delete %s/consumers/%s)",
+				cfg->edge, ckpt, info.start_offset,
+				cfg->log_dir, cfg->consumer);
 		resume = info.start_offset;
 	} else {
 		resume = w.next_offset;
@@ -582,6 +614,7 @@ static int send_connect(struct sender *s, char *why, size_t cap)
 				      w.heartbeat_ms :
 				      cfg->heartbeat_ms) *
 		   1000000;
+	s->hb_sent_ns = alog_mono_ns(); /* the HELLO just went out */
 	STAT_SET(s, acked, resume);
 	STAT_SET(s, head, head);
 	STAT_SET(s, state, SEND_STREAMING);
@@ -745,6 +778,8 @@ static int send_one_frame(struct sender *s, int *fatal)
 	s->fl_n++;
 	s->inflight_bytes += wire;
 	s->next = first + (uint64_t)count;
+	if (STAT_GET(s, head) < s->next) /* the head metric is read 1/s */
+		STAT_SET(s, head, s->next);
 	STAT_SET(s, inflight_bytes, s->inflight_bytes);
 	STAT_ADD(s, records_sent, (uint64_t)count);
 	STAT_ADD(s, raw_bytes_sent, used);
@@ -865,16 +900,20 @@ static int send_stream(struct sender *s)
 				break;
 			}
 		}
-		if (now - s->conn.last_tx_ns >= s->hb_ns) {
+		/* Every interval, busy or not: the receiver learns the
+		 * edge's head (its lag metric) only from heartbeats. */
+		if (now - s->hb_sent_ns >= s->hb_ns) {
 			uint8_t body[SHIP_HEARTBEAT_BYTES];
 			uint64_t head;
 
-			if (read_head(s->cfg->log_dir, &head) < 0)
+			if (read_head(s->cfg->log_dir, &head) < 0 ||
+			    head < s->next)
 				head = s->next;
 			ship_heartbeat_encode(body, sizeof(body), head,
 					      alog_now_ms());
-			(void)ship_conn_send(&s->conn, SHIP_HEARTBEAT, body,
-					     sizeof(body));
+			if (ship_conn_send(&s->conn, SHIP_HEARTBEAT, body,
+					   sizeof(body)) == 0)
+				s->hb_sent_ns = now;
 		}
 		rc = ship_conn_flush(&s->conn);
 		if (rc < 0 && rc != -EAGAIN) {
@@ -969,6 +1008,20 @@ static void nap(uint32_t ms)
 		poll(NULL, 0, 20);
 }
 
+/* nap(), keeping the head metric current (lag grows during an outage). */
+static void nap_watching_head(struct sender *s, uint32_t ms)
+{
+	while (ms > 0 && !ship_stop) {
+		uint32_t d = ms > 1000 ? 1000 : ms;
+		uint64_t head;
+
+		nap(d);
+		ms -= d;
+		if (read_head(s->cfg->log_dir, &head) == 0)
+			STAT_SET(s, head, head);
+	}
+}
+
 static uint32_t backoff_next(struct sender *s)
 {
 	uint32_t d = s->backoff_ms, r = 0;
@@ -1040,8 +1093,9 @@ int ship_send_run(const struct ship_config *cfg)
 		if (rc < 0) {
 			uint32_t d = backoff_next(s);
 
+			STAT_SET(s, state, SEND_DISCONNECTED);
 			ship_warn("%s; retrying in %u ms", why, d);
-			nap(d);
+			nap_watching_head(s, d);
 			continue;
 		}
 		from = s->acked;
@@ -1064,7 +1118,7 @@ int ship_send_run(const struct ship_config *cfg)
 			uint32_t d = backoff_next(s);
 
 			ship_info("reconnecting in %u ms", d);
-			nap(d);
+			nap_watching_head(s, d);
 		}
 	}
 	checkpoint(s, true);
