@@ -792,7 +792,7 @@ def make_certs(d):
              "-subj", f"/CN={name}", "-keyout", f"{d}/{name}.key",
              "-out", f"{d}/{name}.crt")
 
-    def leaf(name, cn, ca_name, san=None):
+    def leaf(name, cn, ca_name, san=None, eku=None):
         ossl("req", "-newkey", "ec", "-pkeyopt",
              "ec_paramgen_curve:prime256v1", "-nodes", "-subj", f"/CN={cn}",
              "-keyout", f"{d}/{name}.key", "-out", f"{d}/{name}.csr")
@@ -801,6 +801,8 @@ def make_certs(d):
             f.write("basicConstraints=CA:FALSE\n")
             if san:
                 f.write(f"subjectAltName={san}\n")
+            if eku:
+                f.write(f"extendedKeyUsage={eku}\n")
         ossl("x509", "-req", "-in", f"{d}/{name}.csr", "-CA",
              f"{d}/{ca_name}.crt", "-CAkey", f"{d}/{ca_name}.key",
              "-CAcreateserial", "-days", "2", "-extfile", ext,
@@ -812,12 +814,15 @@ def make_certs(d):
     leaf("e1", "e1", "ca")
     leaf("e1-rogue", "e1", "rogue-ca")
     leaf("e2", "e2", "ca")
+    # Right CA and name, but only good for a server (no clientAuth).
+    leaf("e1-server-only", "e1", "ca", eku="serverAuth")
 
     def files(name):
         return {"tls_cert": f"{d}/{name}.crt", "tls_key": f"{d}/{name}.key",
                 "tls_ca": f"{d}/ca.crt"}
     return {"receiver": files("receiver"), "e1": files("e1"),
-            "e1-rogue": {**files("e1-rogue")}, "e2": files("e2")}
+            "e1-rogue": {**files("e1-rogue")}, "e2": files("e2"),
+            "e1-server-only": files("e1-server-only")}
 
 
 def t_tls():
@@ -849,6 +854,15 @@ def t_tls():
     check(wait_for(lambda: "refused" in st.r.text() and
                    "certificate" in st.r.text(), 5),
           "tls: receiver logged the refused certificate")
+    bad.stop()
+    # Signed by our CA, CN e1, but its extended key usage is serverAuth
+    # only: not a client certificate.
+    bad = st.start_sender(**certs["e1-server-only"])
+    time.sleep(1.5)
+    m = metrics(st.smport)
+    check(m.get('alog_ship_connects_total{role="send"}') == 0 and
+          metrics(st.rmport).get(rk) == before,
+          "tls: a certificate without clientAuth usage not accepted")
     bad.stop()
     # A valid certificate for another name.
     bad = st.start_sender(**certs["e2"])
