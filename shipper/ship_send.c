@@ -495,7 +495,7 @@ static int send_connect(struct sender *s, char *why, size_t cap)
 		&s->conn, fd, ssl,
 		SHIP_FRAME_HEADER_BYTES + SHIP_HANDSHAKE_BYTES_MAX + 64 * 1024,
 		SHIP_FRAME_HEADER_BYTES * 2 + SHIP_DATA_HEADER_BYTES +
-			ZSTD_compressBound(cfg->batch_bytes) + SEND_CTRL_ROOM);
+			ZSTD_compressBound(s->block_cap) + SEND_CTRL_ROOM);
 	if (rc < 0) {
 		SSL_free(ssl);
 		close(fd);
@@ -640,6 +640,10 @@ out_close:
  */
 static int fill_block(struct sender *s, uint64_t *first, size_t *used)
 {
+	/* The largest block one frame carries, compressed or not. */
+	size_t big = s->frame_max - SHIP_DATA_HEADER_BYTES < s->block_cap ?
+			     s->frame_max - SHIP_DATA_HEADER_BYTES :
+			     s->block_cap;
 	uint32_t count = 0;
 
 	*used = 0;
@@ -660,8 +664,16 @@ static int fill_block(struct sender *s, uint64_t *first, size_t *used)
 			return rc;
 		if (rec.offset != s->next + count)
 			return -EILSEQ; /* the cursor broke its promise */
-		if (SHIP_RECORD_HEADER_BYTES + (size_t)rec.len > s->batch_bytes)
+		if (SHIP_RECORD_HEADER_BYTES + (size_t)rec.len > big)
 			return -EMSGSIZE;
+		if (count == 0 &&
+		    SHIP_RECORD_HEADER_BYTES + (size_t)rec.len > s->batch_bytes) {
+			/* Larger than a batch: it goes alone. */
+			(void)ship_block_put(s->block, big, used, rec.offset,
+					     rec.time_ms, rec.data, rec.len);
+			count++;
+			break;
+		}
 		if (!ship_block_put(s->block, s->batch_bytes, used, rec.offset,
 				    rec.time_ms, rec.data, rec.len)) {
 			/* Keep it for the next block (its bytes are only
@@ -699,7 +711,7 @@ static int send_one_frame(struct sender *s, int *fatal)
 
 	body = ship_conn_frame_begin(
 		&s->conn,
-		SHIP_DATA_HEADER_BYTES + ZSTD_compressBound(s->batch_bytes));
+		SHIP_DATA_HEADER_BYTES + ZSTD_compressBound(s->block_cap));
 	s->buffer_full = body == NULL;
 	if (!body)
 		return 0; /* write buffer full: flush first */
@@ -714,8 +726,15 @@ static int send_one_frame(struct sender *s, int *fatal)
 	}
 	if (count == -EMSGSIZE) {
 		ship_error("record at %" PRIu64
-			   " is larger than batch_bytes %u; raise batch_bytes",
-			   s->next, s->batch_bytes);
+			   " is larger than one DATA frame carries (%u bytes "
+			   "with its header: the smaller of 4 MiB and the "
+			   "frame limit %u)",
+			   s->next,
+			   (unsigned)(s->frame_max - SHIP_DATA_HEADER_BYTES <
+						   s->block_cap ?
+					   s->frame_max - SHIP_DATA_HEADER_BYTES :
+					   s->block_cap),
+			   s->frame_max);
 		*fatal = SHIP_EXIT_FAILED;
 		return count;
 	}
@@ -742,7 +761,7 @@ static int send_one_frame(struct sender *s, int *fatal)
 	if (s->cfg->zstd_level > 0 && s->cctx) {
 		size_t z = ZSTD_compressCCtx(s->cctx,
 					     body + SHIP_DATA_HEADER_BYTES,
-					     ZSTD_compressBound(s->batch_bytes),
+					     ZSTD_compressBound(s->block_cap),
 					     s->block, used,
 					     s->cfg->zstd_level);
 
@@ -1047,7 +1066,9 @@ int ship_send_run(const struct ship_config *cfg)
 	s->cfg = cfg;
 	s->conn.fd = -1;
 	s->backoff_ms = cfg->backoff_min_ms;
-	s->block_cap = cfg->batch_bytes;
+	/* Room for one record up to what a DATA frame may unpack to, sent
+	 * alone when it is larger than batch_bytes. */
+	s->block_cap = SHIP_RAW_BYTES_MAX;
 	s->block = malloc(s->block_cap);
 	s->cctx = ZSTD_createCCtx();
 	s->rate_ns = alog_mono_ns();

@@ -300,6 +300,25 @@ def t_gap_after_roll():
     st.stop_all()
 
 
+def t_big_records():
+    """Records larger than batch_bytes go one per frame instead of stopping
+    the sender for good: 4 KiB records with batch_bytes 1 KiB."""
+    st = Setup("big", extra_send={"batch_bytes": 1024})
+    r = subprocess.run([ARGS.tool, "produce", st.edge, "--count", "600",
+                        "--size", "4000", "--segment-bytes", str(1 << 20)],
+                       capture_output=True, timeout=60)
+    check(r.returncode == 0, "big: produced 600 records of 4,000 bytes")
+    st.start_receiver()
+    st.start_sender()
+    check(st.drained(30), "big: drained, one record per frame")
+    m = metrics(st.rmport)
+    check(m.get('alog_ship_records_received_total{role="receive",edge="e1"}')
+          == 600, "big: the receiver got 600 records")
+    check(st.s.p.poll() is None, "big: the sender is still running")
+    check(st.compare(first=0), "big: canonical == edge")
+    st.stop_all()
+
+
 def t_identity():
     """The edge log is replaced by a new one (another identity) while the
     canonical log holds the old one's records: the receiver answers
@@ -917,6 +936,7 @@ def main():
              "kill9": lambda: t_kill9(ARGS.rounds), "linkcut": t_link_cut,
              "window": t_window, "gaproll": t_gap_after_roll,
              "outage": t_outage_metrics, "identity": t_identity,
+             "big": t_big_records,
              "slowdisk": t_slow_disk, "budget": t_disk_budget, "tls": t_tls}
     t0 = time.monotonic()
     for name, fn in tests.items():
