@@ -401,29 +401,57 @@ static int read_frame_until(struct recv_conn *rc, uint64_t deadline_ns,
 
 /* Append a frame's new records, each with its own original time, as
  * one unit. 0 or -errno. */
+/* Append n records (rc->iov, rc->times) starting at offset first, in as
+ * many appends as the canonical log's limits need: a frame may carry more
+ * than one append takes (4 MiB raw against a segment of 1 MiB, the
+ * smallest allowed), which once failed the whole log ("record too large",
+ * fail-stop). */
 static int append_run(struct recv_conn *rc, unsigned n, uint64_t first)
 {
-	struct alog_append_opts opts = { .expect_offset = first,
-					 .times_ms = rc->times };
+	struct alog_log_options o;
+	uint64_t room;
+	unsigned done = 0;
 	int err;
 
-	pthread_mutex_lock(&rc->mu);
-	while (rc->ring_n == RECV_RING_MAX)
-		pthread_cond_wait(&rc->cv, &rc->mu);
-	rc->ring[(rc->ring_head + rc->ring_n) % RECV_RING_MAX] =
-		(struct pending){ first, first + n };
-	rc->ring_n++;
-	pthread_mutex_unlock(&rc->mu);
-	err = alog_log_append(rc->slot->log, rc->iov, n, &opts, recv_durable,
-			      rc);
-	if (err < 0) {
-		/* No callback will come for it: take it back (the newest). */
+	log_options(rc->r, &o);
+	room = o.segment_bytes_max - 64 < o.batch_bytes_max ?
+		       o.segment_bytes_max - 64 :
+		       o.batch_bytes_max;
+	while (done < n) {
+		struct alog_append_opts opts = {
+			.expect_offset = first + done,
+			.times_ms = rc->times + done
+		};
+		uint64_t bytes = 0;
+		unsigned k = 0;
+
+		while (done + k < n && k < o.batch_records_max &&
+		       bytes + 32 + rc->iov[done + k].iov_len <= room) {
+			bytes += 32 + rc->iov[done + k].iov_len;
+			k++;
+		}
+		if (k == 0)
+			k = 1; /* over the limits alone: the log says why */
 		pthread_mutex_lock(&rc->mu);
-		rc->ring_n--;
+		while (rc->ring_n == RECV_RING_MAX)
+			pthread_cond_wait(&rc->cv, &rc->mu);
+		rc->ring[(rc->ring_head + rc->ring_n) % RECV_RING_MAX] =
+			(struct pending){ first + done, first + done + k };
+		rc->ring_n++;
 		pthread_mutex_unlock(&rc->mu);
-		return err;
+		err = alog_log_append(rc->slot->log, rc->iov + done, k, &opts,
+				      recv_durable, rc);
+		if (err < 0) {
+			/* No callback will come for it: take it back (the
+			 * newest). */
+			pthread_mutex_lock(&rc->mu);
+			rc->ring_n--;
+			pthread_mutex_unlock(&rc->mu);
+			return err;
+		}
+		done += k;
+		rc->expect = first + done;
 	}
-	rc->expect = first + n;
 	return 0;
 }
 

@@ -946,8 +946,13 @@ static int send_stream(struct sender *s)
 			disconnect(s, "receiver silent for timeout_ms");
 			return 0;
 		}
+		/* A fresh clock: the flush just moved last_tx_ns past `now`
+		 * when it sent part of the buffer, and `now - last_tx_ns`
+		 * then wrapped to a huge value: under load the sender dropped
+		 * healthy connections as "not reading" and sent the window
+		 * again (two or three times per 10 M-record backlog run). */
 		if (rc == -EAGAIN &&
-		    now - s->conn.last_tx_ns >
+		    alog_mono_ns() - s->conn.last_tx_ns >
 			    (uint64_t)s->cfg->timeout_ms * 1000000) {
 			disconnect(s, "receiver not reading for timeout_ms");
 			return 0;

@@ -300,6 +300,44 @@ def t_gap_after_roll():
     st.stop_all()
 
 
+def t_backlog():
+    """A 1-million-record backlog in 1 MiB frames to a canonical log of
+    1 MiB segments: a frame's records go in as many appends as the log's
+    limits need (one append of a whole frame once failed the log, "record
+    too large", and stopped the receiver)."""
+    st = Setup("backlog", extra_send={"batch_bytes": 1 << 20})
+    n = st.produce_sync(1000000)
+    st.start_receiver()
+    st.start_sender()
+    check(st.drained(120), f"backlog: drained {n} records")
+    check(st.r.p.poll() is None, "backlog: the receiver is still running")
+    check(st.compare(first=0), "backlog: canonical == edge")
+    st.stop_all()
+
+
+def t_slow_link():
+    """A link slower than the sender: its socket stays full (partial sends,
+    EAGAIN). The sender once took that for a receiver that stopped reading
+    (a clock read before the flush that moved last_tx_ns; the difference
+    wrapped), dropped the connection at once and sent the window again."""
+    st = Setup("slowlink", extra_send={"zstd_level": 0})
+    n = st.produce_sync(60000)  # ~11 MB uncompressed: ~2 s at 6 MB/s
+    st.start_receiver()
+    relay = Relay(st.rport)
+    relay.mode = "slow"
+    try:
+        st.start_sender(receiver=f"127.0.0.1:{relay.port}")
+        check(st.drained(60), f"slowlink: drained {n} records")
+        conns = metrics(st.smport).get(
+            'alog_ship_connects_total{role="send"}')
+        check(conns == 1 and "not reading" not in st.s.text(),
+              f"slowlink: one connection throughout (connects {conns})")
+        check(st.compare(first=0), "slowlink: canonical == edge")
+    finally:
+        relay.close()
+    st.stop_all()
+
+
 def t_big_records():
     """Records larger than batch_bytes go one per frame instead of stopping
     the sender for good: 4 KiB records with batch_bytes 1 KiB."""
@@ -438,7 +476,8 @@ class RelayConn:
 class Relay:
     """TCP relay: modes pass, drop (reset everything, refuse new), blackhole
     (accept, forward nothing), hold_acks (forward to the receiver, hold
-    back everything it answers after its first read: the WELCOME), and corrupt-once (flip one byte going to
+    back everything it answers after its first read: the WELCOME), slow
+    (forward to the receiver at about 6 MB/s), and corrupt-once (flip one byte going to
     the receiver). Every relayed connection is closed when its pumps finish, so
     a reconnect storm cannot exhaust the harness's descriptors."""
 
@@ -523,6 +562,8 @@ class Relay:
                         data = data[dst.send(data):]
                     except socket.timeout:
                         continue
+                if upstream and self.mode == "slow":
+                    time.sleep(0.01)  # ~6 MB/s: the sender's socket fills
         except OSError:
             pass
         with self.lock:
@@ -644,6 +685,11 @@ def t_window():
         relay.mode = "pass"
         check(st.drained(30), "window: drained once ACKs flow")
         check(st.compare(first=0), "window: canonical == edge")
+        conns = metrics(st.smport).get(
+            'alog_ship_connects_total{role="send"}')
+        check(conns == 1 and "not reading" not in st.s.text(),
+              f"window: one connection throughout (connects {conns}): "
+              f"a full socket is not a receiver that stopped reading")
         m = metrics(st.rmport)
         lbl = '{role="receive",edge="e1"}'
         commits = m.get("alog_ship_log_commits_total" + lbl, 0)
@@ -936,7 +982,8 @@ def main():
              "kill9": lambda: t_kill9(ARGS.rounds), "linkcut": t_link_cut,
              "window": t_window, "gaproll": t_gap_after_roll,
              "outage": t_outage_metrics, "identity": t_identity,
-             "big": t_big_records,
+             "big": t_big_records, "backlog": t_backlog,
+             "slowlink": t_slow_link,
              "slowdisk": t_slow_disk, "budget": t_disk_budget, "tls": t_tls}
     t0 = time.monotonic()
     for name, fn in tests.items():
