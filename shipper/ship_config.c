@@ -116,7 +116,7 @@ static void config_defaults(struct ship_config *c, enum ship_role role)
 	c->records_max = 16384;
 	c->record_bytes_max = 1u << 20;
 	c->segment_bytes_max = 64u << 20;
-	c->commits_in_flight = 1;
+	c->commits_in_flight = 2; /* docs/shipper-config.md */
 }
 
 static int set_edges(struct ship_config *c, const char *v, char *err,
