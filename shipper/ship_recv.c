@@ -54,6 +54,9 @@ struct edge_slot {
 	uint64_t records, raw_bytes, wire_bytes, dup_records;
 	uint64_t storage_full;
 	uint64_t connects;
+	/* throughput over the scrapes at least 1 s apart (metrics thread) */
+	uint64_t rate_ns, rate_records, rate_wire;
+	uint64_t records_per_s, wire_per_s;
 };
 
 struct receiver {
@@ -972,13 +975,43 @@ static size_t recv_metrics(void *arg, char *buf, size_t cap)
 		nconns);
 	for (size_t i = 0; i < r->nslots && len < cap; i++) {
 		struct edge_slot *s = &r->slots[i];
-		uint64_t lag;
+		uint64_t lag, now = alog_mono_ns();
 		int n;
 
 		pthread_mutex_lock(&s->mu);
 		lag = s->edge_head > s->durable_next ?
 			      s->edge_head - s->durable_next :
 			      0;
+		if (now - s->rate_ns >= 1000000000ull) {
+			uint64_t dt = now - s->rate_ns;
+
+			if (s->rate_ns) {
+				s->records_per_s = (s->records -
+						    s->rate_records) *
+						   1000000000ull / dt;
+				s->wire_per_s = (s->wire_bytes - s->rate_wire) *
+						1000000000ull / dt;
+			}
+			s->rate_ns = now;
+			s->rate_records = s->records;
+			s->rate_wire = s->wire_bytes;
+		}
+		n = snprintf(
+			buf + len, cap - len,
+			"alog_ship_lag_bytes{role=\"receive\",edge=\"%s\"} %" PRIu64
+			"\n"
+			"alog_ship_records_per_second{role=\"receive\",edge=\"%s\"} %" PRIu64
+			"\n"
+			"alog_ship_wire_bytes_per_second{role=\"receive\",edge=\"%s\"} %" PRIu64
+			"\n",
+			s->name,
+			lag * (s->records ? s->raw_bytes / s->records : 0),
+			s->name, s->records_per_s, s->name, s->wire_per_s);
+		if (n < 0 || (size_t)n >= cap - len) {
+			pthread_mutex_unlock(&s->mu);
+			return cap - 1;
+		}
+		len += (size_t)n;
 		n = snprintf(
 			buf + len, cap - len,
 			"alog_ship_connection_state{role=\"receive\",edge=\"%s\"} %d\n"

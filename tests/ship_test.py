@@ -399,6 +399,9 @@ def t_outage_metrics():
     check(wait_for(receiver_sees_head, 3.5),
           f"outage: under load the receiver's head metric moves "
           f"(head, acked seen: {seen[-3:]})")
+    rk = 'alog_ship_records_per_second{role="receive",edge="e1"}'
+    check(wait_for(lambda: metrics(st.rmport).get(rk, 0) > 1000, 2.5),
+          "outage: the receiver reports its throughput under load")
     check(st.prod.p.wait(timeout=60) == 0, "outage: producer finished")
     check(st.drained(), "outage: drained")
     n1 = st.head()
