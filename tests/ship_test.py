@@ -932,6 +932,25 @@ def t_tls():
           metrics(st.rmport).get(rk) == before,
           "tls: a certificate without clientAuth usage not accepted")
     bad.stop()
+    # No client certificate at all (a TLS client that only checks the
+    # receiver): the handshake fails and the receiver says so.
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(certs["receiver"]["tls_ca"])
+    ctx.check_hostname = False
+    nlog = st.r.text().count("refused")
+    try:
+        with socket.create_connection(("127.0.0.1", st.rport), 5) as raw:
+            with ctx.wrap_socket(raw) as tls:
+                tls.settimeout(5)
+                tls.sendall(b"ASF1")  # TLS 1.3: the refusal comes now
+                tls.recv(1)
+    except (OSError, ssl.SSLError):
+        pass
+    check(wait_for(lambda: st.r.text().count("refused") > nlog, 5) and
+          metrics(st.rmport).get(rk) == before,
+          "tls: a client without a certificate refused with a logged "
+          "reason, nothing received")
     # A valid certificate for another name.
     bad = st.start_sender(**certs["e2"])
     check(wait_for(lambda: "presented a certificate for 'e2'"
