@@ -202,6 +202,12 @@ class Setup:
         log(out)
         return r.returncode == 0
 
+    def sender_exit(self, timeout):
+        """The sender's exit status once it stops by itself, or None."""
+        if not wait_for(lambda: self.s.p.poll() is not None, timeout):
+            return None
+        return self.s.p.wait(timeout=5)
+
     def stop_all(self):
         for p in (self.s, self.r, self.prod):
             if p:
@@ -237,8 +243,7 @@ def t_stream_retention_gap():
     st.r.kill9()
     shutil.rmtree(st.data)
     st.start_receiver()
-    rc = st.s.p.wait(timeout=30) if wait_for(
-        lambda: st.s.p.poll() is not None, 30) else None
+    rc = st.sender_exit(30)
     check(rc == 4, f"gap: sender stopped with exit status 4 (got {rc})")
     check("GAP" in st.s.text(), "gap: sender logged GAP")
     check("GAP" in st.r.text(), "gap: receiver logged the GAP reason")
@@ -292,8 +297,7 @@ def t_gap_after_roll():
     shutil.rmtree(st.data)
     st.start_receiver()
     st.start_sender(checkpoint_interval_ms=50)
-    rc = st.s.p.wait(timeout=30) if wait_for(
-        lambda: st.s.p.poll() is not None, 30) else None
+    rc = st.sender_exit(30)
     check(rc == 4, f"gaproll: sender stopped with exit status 4 (got {rc})")
     check("GAP" in st.s.text() and "consumers/shipper" in st.s.text(),
           "gaproll: sender logged GAP and how to ship the rest anyway")
@@ -371,8 +375,7 @@ def t_identity():
     shutil.rmtree(st.edge)
     st.produce_sync(500)
     st.start_sender()
-    rc = st.s.p.wait(timeout=30) if wait_for(
-        lambda: st.s.p.poll() is not None, 30) else None
+    rc = st.sender_exit(30)
     check(rc == 4, f"identity: sender stopped with exit status 4 (got {rc})")
     check("IDENTITY" in st.s.text() and "identity changed" in st.r.text(),
           "identity: both sides logged why")
