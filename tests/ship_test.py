@@ -382,6 +382,29 @@ def t_identity():
     st.stop_all()
 
 
+def t_handshake():
+    """Refusals no real sender provokes: a HELLO whose versions do not
+    overlap the receiver's gets ERROR VERSION; an unknown edge name gets
+    ERROR AUTH; a good HELLO gets WELCOME."""
+    st = Setup("handshake")
+    st.start_receiver()
+
+    def hello(name, vmin, vmax):
+        r = subprocess.run([ARGS.tool, "hello", str(st.rport), name,
+                            str(vmin), str(vmax)], capture_output=True,
+                           timeout=30)
+        return r.stdout.decode().strip()
+    check(wait_for(lambda: hello("e1", 1, 1) == "WELCOME", 5),
+          "handshake: versions 1..1 welcomed")
+    out = hello("e1", 9, 12)
+    check(out.startswith("ERROR VERSION") and "9..12" in out,
+          f"handshake: versions 9..12 refused with VERSION ({out!r})")
+    out = hello("e9", 1, 1)
+    check(out.startswith("ERROR AUTH") and "e9" in out,
+          f"handshake: an unknown edge refused with AUTH ({out!r})")
+    st.stop_all()
+
+
 def t_outage_metrics():
     """While the receiver is away the sender's metrics show the lag
     growing (head moves, acked stays), also after a sender restart; under
@@ -1006,7 +1029,7 @@ def main():
     tests = {"config": t_config_refusals, "stream": t_stream_retention_gap,
              "kill9": lambda: t_kill9(ARGS.rounds), "linkcut": t_link_cut,
              "window": t_window, "gaproll": t_gap_after_roll,
-             "outage": t_outage_metrics, "identity": t_identity,
+             "outage": t_outage_metrics, "identity": t_identity, "handshake": t_handshake,
              "big": t_big_records, "backlog": t_backlog,
              "slowlink": t_slow_link,
              "slowdisk": t_slow_disk, "budget": t_disk_budget, "tls": t_tls}

@@ -17,12 +17,15 @@
  *   ship_tool corpus DIR
  *       write the fuzz seed corpus for fuzz_ship_frame.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -357,14 +360,84 @@ static int cmd_corpus(const char *dir)
 	return 0;
 }
 
+/*
+ * hello PORT NAME VMIN VMAX: a plain HELLO to 127.0.0.1:PORT offering
+ * versions VMIN..VMAX (identity zeros, empty log); prints the answer's
+ * frame type, and for an ERROR its code name and reason. For the tests of
+ * refusals a real sender never provokes (VERSION).
+ */
+static int cmd_hello(char **argv)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	struct ship_hello h = { 0 };
+	struct ship_frame f;
+	uint8_t out[1024], in[4096];
+	const char *why = NULL;
+	size_t n, have = 0, used = 0;
+	int fd;
+
+	a.sin_port = htons((uint16_t)atoi(argv[2]));
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	h.version_min = (uint16_t)atoi(argv[4]);
+	h.version_max = (uint16_t)atoi(argv[5]);
+	h.frame_bytes_max = 8u << 20;
+	snprintf(h.name, sizeof(h.name), "%s", argv[3]);
+	n = ship_hello_encode(out + SHIP_FRAME_HEADER_BYTES,
+			      sizeof(out) - SHIP_FRAME_HEADER_BYTES, &h);
+	if (n == 0)
+		return 2;
+	n = ship_frame_seal(out, SHIP_HELLO, (uint32_t)n);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    write(fd, out, n) != (ssize_t)n) {
+		perror("hello");
+		return 1;
+	}
+	for (;;) {
+		ssize_t r = read(fd, in + have, sizeof(in) - have);
+
+		if (r <= 0) {
+			fprintf(stderr, "hello: connection closed\n");
+			return 1;
+		}
+		have += (size_t)r;
+		switch (ship_frame_parse(in, have, sizeof(in), &f, &used,
+					 &why)) {
+		case SHIP_PARSE_INCOMPLETE:
+			if (have == sizeof(in))
+				return 1;
+			continue;
+		case SHIP_PARSE_INVALID:
+			fprintf(stderr, "hello: bad answer: %s\n", why);
+			return 1;
+		case SHIP_PARSE_OK:
+			break;
+		}
+		break;
+	}
+	close(fd);
+	if (f.type == SHIP_ERROR) {
+		struct ship_error e;
+
+		if (ship_error_decode(f.body, f.body_len, &e, &why) < 0)
+			return 1;
+		printf("ERROR %s %s\n", ship_err_name(e.code), e.reason);
+	} else {
+		printf("%s\n", ship_type_name(f.type));
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 6 && !strcmp(argv[1], "hello"))
+		return cmd_hello(argv);
 	if (argc >= 3 && !strcmp(argv[1], "produce"))
 		return cmd_produce(argc, argv);
 	if (argc >= 4 && !strcmp(argv[1], "compare"))
 		return cmd_compare(argc, argv);
 	if (argc == 3 && !strcmp(argv[1], "corpus"))
 		return cmd_corpus(argv[2]);
-	fprintf(stderr, "usage: ship_tool produce|compare|corpus ...\n");
+	fprintf(stderr, "usage: ship_tool produce|compare|corpus|hello ...\n");
 	return 2;
 }
