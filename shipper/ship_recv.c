@@ -985,12 +985,14 @@ static size_t recv_metrics(void *arg, char *buf, size_t cap)
 		if (now - s->rate_ns >= 1000000000ull) {
 			uint64_t dt = now - s->rate_ns;
 
-			if (s->rate_ns) {
-				s->records_per_s = (s->records -
-						    s->rate_records) *
-						   1000000000ull / dt;
-				s->wire_per_s = (s->wire_bytes - s->rate_wire) *
-						1000000000ull / dt;
+			if (s->rate_ns) { /* double: scrapes may be hours
+					   * apart */
+				s->records_per_s = (uint64_t)(
+					(double)(s->records - s->rate_records) *
+					1e9 / (double)dt);
+				s->wire_per_s = (uint64_t)(
+					(double)(s->wire_bytes - s->rate_wire) *
+					1e9 / (double)dt);
 			}
 			s->rate_ns = now;
 			s->rate_records = s->records;

@@ -102,6 +102,12 @@ struct sender {
 	uint32_t records_max;
 	uint32_t batch_bytes; /* effective raw block limit */
 	bool buffer_full; /* the last frame did not fit in the write buffer */
+	/* The receiver of this connection holds s->acked durably: it had a
+	 * log at the WELCOME, or it sent an ACK. Until then no checkpoint is
+	 * written: one at the edge log's start would later read as "the
+	 * receiver acknowledged up to here" (docs/ship-protocol.md, GAP). */
+	bool receiver_holds;
+	uint64_t bad_offset; /* the record fill_block found too large */
 	struct ckpt_writer ckpt;
 	uint64_t hb_ns; /* heartbeat interval */
 	uint64_t hb_sent_ns; /* last HEARTBEAT queued */
@@ -312,6 +318,8 @@ static void checkpoint(struct sender *s, bool force)
 {
 	struct ckpt_writer *w = &s->ckpt;
 
+	if (!s->receiver_holds)
+		return;
 	pthread_mutex_lock(&w->mu);
 	if (w->want == UINT64_MAX || s->acked > w->want) {
 		w->want = s->acked;
@@ -615,6 +623,7 @@ static int send_connect(struct sender *s, char *why, size_t cap)
 				      cfg->heartbeat_ms) *
 		   1000000;
 	s->hb_sent_ns = alog_mono_ns(); /* the HELLO just went out */
+	s->receiver_holds = w.has_log;
 	STAT_SET(s, acked, resume);
 	STAT_SET(s, head, head);
 	STAT_SET(s, state, SEND_STREAMING);
@@ -664,8 +673,10 @@ static int fill_block(struct sender *s, uint64_t *first, size_t *used)
 			return rc;
 		if (rec.offset != s->next + count)
 			return -EILSEQ; /* the cursor broke its promise */
-		if (SHIP_RECORD_HEADER_BYTES + (size_t)rec.len > big)
+		if (SHIP_RECORD_HEADER_BYTES + (size_t)rec.len > big) {
+			s->bad_offset = rec.offset;
 			return -EMSGSIZE;
+		}
 		if (count == 0 &&
 		    SHIP_RECORD_HEADER_BYTES + (size_t)rec.len > s->batch_bytes) {
 			/* Larger than a batch: it goes alone. */
@@ -729,7 +740,7 @@ static int send_one_frame(struct sender *s, int *fatal)
 			   " is larger than one DATA frame carries (%u bytes "
 			   "with its header: the smaller of 4 MiB and the "
 			   "frame limit %u)",
-			   s->next,
+			   s->bad_offset,
 			   (unsigned)(s->frame_max - SHIP_DATA_HEADER_BYTES <
 						   s->block_cap ?
 					   s->frame_max - SHIP_DATA_HEADER_BYTES :
@@ -828,6 +839,7 @@ static int handle_frame(struct sender *s, const struct ship_frame *f, char *why,
 		}
 		STAT_ADD(s, records_acked, a - s->acked);
 		s->acked = a;
+		s->receiver_holds = true;
 		while (s->fl_n > 0 && s->fl[s->fl_head].end <= a) {
 			s->inflight_bytes -= s->fl[s->fl_head].bytes;
 			s->fl_head = (s->fl_head + 1) % s->fl_cap;

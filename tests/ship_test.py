@@ -301,6 +301,30 @@ def t_gap_after_roll():
     check(rc == 4, f"gaproll: sender stopped with exit status 4 (got {rc})")
     check("GAP" in st.s.text() and "consumers/shipper" in st.s.text(),
           "gaproll: sender logged GAP and how to ship the rest anyway")
+    # The documented recovery: delete the checkpoint, ship the rest to the
+    # new host. The first connection is cut after the handshake, before
+    # any DATA reaches the receiver: nothing was acknowledged, so the
+    # reconnect must not read a checkpoint written at connect as an ACK.
+    os.unlink(os.path.join(st.edge, "consumers", "shipper"))
+    relay = Relay(st.rport)
+    relay.mode = "hold_data"
+    try:
+        st.start_sender(receiver=f"127.0.0.1:{relay.port}",
+                        checkpoint_interval_ms=50)
+        check(wait_for(lambda: metrics(st.smport).get(
+            'alog_ship_connection_state{role="send"}') == 2, 10),
+              "gaproll: connected through the relay")
+        time.sleep(0.3)  # checkpoint interval x 6
+        relay.mode = "pass"
+        relay.cut()
+        check(wait_for(lambda: st.acked() == n + 1, 15) and
+              st.s.p.poll() is None,
+              f"gaproll: after a cut before any ACK the sender ships "
+              f"[{n}, {n + 1}) to the new host (acked {st.acked()}), "
+              f"no false GAP")
+        check(st.compare(), "gaproll: canonical == what the edge still has")
+    finally:
+        relay.close()
     st.stop_all()
 
 
@@ -500,12 +524,14 @@ class RelayConn:
         self.over = False   # the pumps stop at their next step
         self.reset = False  # cut(): close with RST (SO_LINGER 0), not FIN
         self.down_chunks = 0  # reads from the receiver's side
+        self.up_chunks = 0    # reads from the sender's side
 
 
 class Relay:
     """TCP relay: modes pass, drop (reset everything, refuse new), blackhole
     (accept, forward nothing), hold_acks (forward to the receiver, hold
-    back everything it answers after its first read: the WELCOME), slow
+    back everything it answers after its first read: the WELCOME),
+    hold_data (forward the sender's first read, the HELLO, hold the rest), slow
     (forward to the receiver at about 6 MB/s), and corrupt-once (flip one byte going to
     the receiver). Every relayed connection is closed when its pumps finish, so
     a reconnect storm cannot exhaust the harness's descriptors."""
@@ -571,12 +597,17 @@ class Relay:
                     continue
                 if not data:
                     break
-                if not upstream:
+                if upstream:
+                    conn.up_chunks += 1
+                else:
                     conn.down_chunks += 1
-                # hold_acks: the first answer (WELCOME) goes through.
+                # hold_acks: the first answer (WELCOME) goes through;
+                # hold_data: the first read of the sender's (HELLO) does.
                 while (self.mode == "blackhole" or
                        (self.mode == "hold_acks" and not upstream and
-                        conn.down_chunks > 1)) and not conn.over:
+                        conn.down_chunks > 1) or
+                       (self.mode == "hold_data" and upstream and
+                        conn.up_chunks > 1)) and not conn.over:
                     time.sleep(0.05)
                 if self.mode == "drop" or conn.over:
                     break
