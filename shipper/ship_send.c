@@ -647,12 +647,17 @@ out_close:
  * Fill s->block from the cursor: up to batch_bytes raw and records_max
  * records. Returns records, 0 if none visible, -errno (GAP for -ERANGE).
  */
+/* The largest record block one DATA frame carries, compressed or not. */
+static size_t block_max(const struct sender *s)
+{
+	size_t f = s->frame_max - SHIP_DATA_HEADER_BYTES;
+
+	return f < s->block_cap ? f : s->block_cap;
+}
+
 static int fill_block(struct sender *s, uint64_t *first, size_t *used)
 {
-	/* The largest block one frame carries, compressed or not. */
-	size_t big = s->frame_max - SHIP_DATA_HEADER_BYTES < s->block_cap ?
-			     s->frame_max - SHIP_DATA_HEADER_BYTES :
-			     s->block_cap;
+	size_t big = block_max(s);
 	uint32_t count = 0;
 
 	*used = 0;
@@ -741,10 +746,7 @@ static int send_one_frame(struct sender *s, int *fatal)
 			   "with its header: the smaller of 4 MiB and the "
 			   "frame limit %u)",
 			   s->bad_offset,
-			   (unsigned)(s->frame_max - SHIP_DATA_HEADER_BYTES <
-						   s->block_cap ?
-					   s->frame_max - SHIP_DATA_HEADER_BYTES :
-					   s->block_cap),
+			   (unsigned)block_max(s),
 			   s->frame_max);
 		*fatal = SHIP_EXIT_FAILED;
 		return count;
