@@ -81,7 +81,13 @@ static void arm_tick(struct edge_worker *w)
 	io_uring_sqe_set_data64(sqe, op_data(w, OP_TICK));
 }
 
-static void arm_recv(struct edge_conn *c)
+/*
+ * poll_first: right after a response the client has usually not sent its
+ * next request yet, so a receive tried at once would fail with EAGAIN
+ * before the kernel arms its poll; IORING_RECVSEND_POLL_FIRST skips that
+ * try.
+ */
+static void arm_recv(struct edge_conn *c, bool poll_first)
 {
 	struct io_uring_sqe *sqe;
 
@@ -91,6 +97,8 @@ static void arm_recv(struct edge_conn *c)
 	sqe = get_sqe(c->w);
 	io_uring_prep_recv(sqe, c->fd, c->in + c->in_len, c->in_cap - c->in_len,
 			   0);
+	if (poll_first)
+		sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
 	io_uring_sqe_set_data64(sqe, op_data(c, OP_RECV));
 	c->recv_armed = true;
 	c->ops++;
@@ -440,14 +448,14 @@ void edge_conn_respond(struct edge_conn *c, int status, const char *ctype,
 
 /* ---- Reading and parsing ---------------------------------------------- */
 
-static void conn_parse(struct edge_conn *c)
+static void conn_parse(struct edge_conn *c, bool after_response)
 {
 	struct edge_request *r = &c->req;
 	size_t n;
 	enum http_errno e;
 
 	if (c->in_len == 0) {
-		arm_recv(c);
+		arm_recv(c, after_response);
 		return;
 	}
 	n = http_parser_execute(&c->parser, &parser_settings, c->in, c->in_len);
@@ -477,7 +485,7 @@ static void conn_parse(struct edge_conn *c)
 				  (size_t)bl);
 		return;
 	}
-	arm_recv(c);
+	arm_recv(c, false);
 }
 
 static void on_recv(struct edge_conn *c, int res)
@@ -494,7 +502,7 @@ static void on_recv(struct edge_conn *c, int res)
 	c->in_len += (size_t)res;
 	c->last_active_ns = alog_mono_ns();
 	if (c->state == EDGE_CONN_READING)
-		conn_parse(c);
+		conn_parse(c, false);
 }
 
 static void on_send(struct edge_conn *c, int res)
@@ -530,7 +538,7 @@ static void on_send(struct edge_conn *c, int res)
 		c->out_cap = 0;
 	}
 	c->state = EDGE_CONN_READING;
-	conn_parse(c);
+	conn_parse(c, true);
 }
 
 static void on_accept(struct edge_worker *w, int fd)
@@ -575,7 +583,7 @@ static void on_accept(struct edge_worker *w, int fd)
 	w->conns = c;
 	w->nconns++;
 	edge_metrics_conn(1);
-	arm_recv(c);
+	arm_recv(c, false);
 }
 
 /* Durable callbacks queued by the log's commit thread. */
