@@ -17,6 +17,7 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -290,12 +291,21 @@ _Static_assert(SALT_OFF_SUM + 8 == SALT_FILE_BYTES, "salt file size");
 
 static const char salt_magic[8] = { 'A', 'L', 'O', 'G', 'S', 'A', 'L', 'T' };
 
+/* Threads that keep their own keyed HMAC context (more hash by copying). */
+#define SALT_HMAC_SLOTS 64
+
 struct edge_salts {
 	pthread_rwlock_t lock; /* read: hashing; write: rotation */
 	uint64_t day;
 	uint8_t salt[SALT_BYTES];
 	EVP_MAC *mac;
-	EVP_MAC_CTX *keyed; /* HMAC-SHA256 keyed with salt; dup per hash */
+	EVP_MAC_CTX *keyed; /* HMAC-SHA256 keyed with salt: the template */
+	/* Per-thread copies of keyed (index: hmac_thread_slot()), made at a
+	 * thread's first hash and reset for each next one: a copy per hash
+	 * cost more than the HMAC itself. Only thread i touches slot[i]
+	 * under the read lock; a rotation frees them all under the write
+	 * lock, so no copy of a rotated salt's key outlives it. */
+	EVP_MAC_CTX *slot[SALT_HMAC_SLOTS];
 	char *path;         /* NULL: memory only */
 	pthread_mutex_t state_lock;
 	enum edge_salts_file_state state;
@@ -430,6 +440,17 @@ static int random_fill(void *buf, size_t len)
 	return alog_random_bytes(buf, len);
 }
 
+static void salts_free_keys(struct edge_salts *s)
+{
+	/* The provider wipes each key as its context is freed. */
+	for (size_t i = 0; i < SALT_HMAC_SLOTS; i++) {
+		EVP_MAC_CTX_free(s->slot[i]);
+		s->slot[i] = NULL;
+	}
+	EVP_MAC_CTX_free(s->keyed);
+	s->keyed = NULL;
+}
+
 /* Build the keyed HMAC template for the current salt. */
 static int salts_key(struct edge_salts *s)
 {
@@ -478,8 +499,7 @@ static int salts_new(struct edge_salts *s, uint64_t day)
 	memcpy(s->salt, fresh, sizeof(fresh));
 	OPENSSL_cleanse(fresh, sizeof(fresh));
 	s->day = day;
-	EVP_MAC_CTX_free(s->keyed); /* the provider wipes the old key */
-	s->keyed = NULL;
+	salts_free_keys(s);
 	rc = salts_key(s);
 	if (rc != 0)
 		return rc;
@@ -561,7 +581,7 @@ void edge_salts_close(struct edge_salts *s)
 {
 	if (!s)
 		return;
-	EVP_MAC_CTX_free(s->keyed);
+	salts_free_keys(s);
 	EVP_MAC_free(s->mac);
 	free(s->path);
 	pthread_rwlock_destroy(&s->lock);
@@ -614,30 +634,58 @@ static int salts_rdlock_current(struct edge_salts *s, uint64_t now_ms)
 	return day <= s->day ? 0 : -EIO;
 }
 
-/* HMAC over the concatenation of n parts, first 8 bytes little-endian. */
+/* This thread's index into edge_salts.slot, or -1 past the last slot. */
+static int hmac_thread_slot(void)
+{
+	static atomic_int next_slot;
+	static __thread int mine = -2;
+
+	if (mine == -2) {
+		int i = atomic_fetch_add(&next_slot, 1);
+
+		mine = i < SALT_HMAC_SLOTS ? i : -1;
+	}
+	return mine;
+}
+
+/* HMAC over the concatenation of n parts, first 8 bytes little-endian.
+ * Caller holds the read lock. */
 static int salts_hmac(struct edge_salts *s, const void *const *parts,
 		      const size_t *lens, size_t n, uint64_t *out)
 {
 	uint8_t md[32];
 	size_t md_len = 0;
 	EVP_MAC_CTX *ctx;
-	int rc = -EIO;
+	int slot = hmac_thread_slot(), rc = -EIO;
 
 	if (!s->keyed)
 		return -EIO; /* salts_new failed to key (out of memory) */
-	ctx = EVP_MAC_CTX_dup(s->keyed);
-	if (!ctx)
-		return -ENOMEM;
+	if (slot >= 0 && s->slot[slot]) {
+		ctx = s->slot[slot];
+		/* No key: back to the keyed state, ready for a message. */
+		if (EVP_MAC_init(ctx, NULL, 0, NULL) != 1) {
+			EVP_MAC_CTX_free(ctx); /* the next hash makes another */
+			s->slot[slot] = NULL;
+			return -EIO;
+		}
+	} else {
+		ctx = EVP_MAC_CTX_dup(s->keyed);
+		if (!ctx)
+			return -ENOMEM;
+		if (slot >= 0)
+			s->slot[slot] = ctx;
+	}
 	for (size_t i = 0; i < n; i++)
 		if (lens[i] > 0 && EVP_MAC_update(ctx, parts[i], lens[i]) != 1)
-			goto out_free;
+			goto out;
 	if (EVP_MAC_final(ctx, md, &md_len, sizeof(md)) != 1 ||
 	    md_len != sizeof(md))
-		goto out_free;
+		goto out;
 	*out = alog_get_u64(md);
 	rc = 0;
-out_free:
-	EVP_MAC_CTX_free(ctx);
+out:
+	if (slot < 0)
+		EVP_MAC_CTX_free(ctx);
 	OPENSSL_cleanse(md, sizeof(md));
 	return rc;
 }

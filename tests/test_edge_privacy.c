@@ -231,6 +231,29 @@ static uint64_t vhash(struct edge_salts *s, uint64_t now_ms, const char *site,
 	return h;
 }
 
+/* The visitor hash computed apart: HMAC-SHA256(salt, site 0 addr16 0 ua),
+ * first 8 bytes little-endian (docs/privacy.md). */
+static uint64_t vhash_oracle(const uint8_t salt[32], const char *site,
+			     const char *addr, const char *ua)
+{
+	struct edge_addr a = addr_of(addr);
+	uint8_t msg[512], md[32];
+	size_t n = 0, md_len = 0;
+
+	memcpy(msg + n, site, strlen(site));
+	n += strlen(site);
+	msg[n++] = 0;
+	memcpy(msg + n, a.b, 16);
+	n += 16;
+	msg[n++] = 0;
+	memcpy(msg + n, ua, strlen(ua));
+	n += strlen(ua);
+	REQUIRE(EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, salt, 32, msg, n,
+			  md, sizeof(md), &md_len) != NULL);
+	REQUIRE(md_len == 32);
+	return alog_get_u64(md);
+}
+
 static size_t read_file(const char *path, uint8_t *buf, size_t cap)
 {
 	int fd = open(path, O_RDONLY);
@@ -321,6 +344,12 @@ static void test_visitor_hash(void)
 	/* The separators make the parts unambiguous. */
 	CHECK(vhash(s, T0, "site-a", ip4, "") !=
 	      vhash(s, T0, "site-", ip4, ""));
+	/* The salt in the file keys the hash; each hash starts afresh
+	 * (a thread reuses its keyed context, reset per hash). */
+	CHECK_EQ(h, vhash_oracle(salt1, "site-a", ip4, ua));
+	CHECK_EQ(vhash(s, T0, "site-b", ip6, "curl/8.0"),
+		 vhash_oracle(salt1, "site-b", ip6, "curl/8.0"));
+	CHECK_EQ(vhash(s, T0, "site-a", ip4, ua), h);
 	/* The client key is per address and not a visitor hash. */
 	CHECK_EQ(edge_client_key(s, T0, &a4), edge_client_key(s, T0 + 1, &a4));
 	CHECK(edge_client_key(s, T0, &a4) != edge_client_key(s, T0, &a6));
@@ -347,6 +376,8 @@ static void test_visitor_hash(void)
 	CHECK_EQ(edge_salts_file_status(s, &werr), EDGE_SALTS_FILE_ROTATED);
 	CHECK_EQ(werr, 0);
 	check_salt_file(path, day + 1, salt2);
+	/* This thread's keyed context follows the rotation. */
+	CHECK_EQ(h2, vhash_oracle(salt2, "site-a", ip4, ua));
 	CHECK(memcmp(salt1, salt2, 32) != 0);
 	n = read_file(path, buf, sizeof(buf));
 	CHECK(!contains(buf, n, salt1, 32));
@@ -491,6 +522,54 @@ static void test_salts_threads(void)
 	edge_salts_close(s);
 	t_rmrf(dir);
 	free(dir);
+}
+
+/* More threads than keep their own keyed context (64): the rest copy the
+ * template per hash, and every thread gets the same answers. */
+struct many_arg {
+	struct edge_salts *s;
+	uint64_t h[3];
+};
+
+static void *many_thread(void *p)
+{
+	struct many_arg *a = p;
+	struct edge_addr addr = addr_of("198.51.100.4");
+
+	for (int i = 0; i < 3; i++)
+		if (edge_visitor_hash(a->s, T0, i == 1 ? "t" : "s", 1, &addr,
+				      "ua", 2, &a->h[i]) != 0)
+			a->h[i] = 0;
+	return NULL;
+}
+
+static void test_salts_many_threads(void)
+{
+	enum { THREADS = 80 };
+	static struct many_arg args[THREADS];
+	pthread_t th[THREADS];
+	struct edge_salts *s;
+	uint64_t want_s, want_t;
+	int err, bad = 0;
+
+	s = edge_salts_open(NULL, T0, &err);
+	REQUIRE(s);
+	want_s = vhash(s, T0, "s", "198.51.100.4", "ua");
+	want_t = vhash(s, T0, "t", "198.51.100.4", "ua");
+	CHECK(want_s != want_t);
+	for (int t = 0; t < THREADS; t++) {
+		args[t].s = s;
+		/* One at a time, so no thread's slot is a reused one. */
+		REQUIRE(pthread_create(&th[t], NULL, many_thread, &args[t]) ==
+			0);
+		pthread_join(th[t], NULL);
+	}
+	for (int t = 0; t < THREADS; t++)
+		if (args[t].h[0] != want_s || args[t].h[1] != want_t ||
+		    args[t].h[2] != want_s)
+			bad++;
+	CHECK_EQ(bad, 0);
+	edge_salts_close(s);
 }
 
 /* ---- Opt-out and bots ---------------------------------------------------- */
@@ -904,6 +983,7 @@ int main(int argc, char **argv)
 	test_client_addr();
 	test_visitor_hash();
 	test_salts_threads();
+	test_salts_many_threads();
 	test_opt_out();
 	test_bots();
 	test_uuid7();
