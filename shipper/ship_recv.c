@@ -923,135 +923,201 @@ out_close:
 		close(fd);
 }
 
-/* The canonical log's own counters for one edge: how the disk keeps up
- * (a commit is one write + fdatasync; the fsync time is submission to
- * completion). Nothing until the log exists. */
-static int log_metrics(struct edge_slot *s, char *buf, size_t cap)
+/* Indexes into slot_snap.v, in the order the families are printed. */
+enum {
+	SN_STATE,
+	SN_ACKED,
+	SN_HEAD,
+	SN_LAG,
+	SN_LAG_BYTES,
+	SN_RPS,
+	SN_WPS,
+	SN_LAST_ACK_MS,
+	SN_RECORDS,
+	SN_DUPS,
+	SN_RAW,
+	SN_WIRE,
+	SN_STORAGE_FULL,
+	SN_CONNECTS,
+	SN_LOG_SEGMENTS, /* first of the log_* families */
+	SN_LOG_DISK,
+	SN_LOG_BYTES,
+	SN_LOG_COMMITS,
+	SN_LOG_FSYNCS,
+	SN_LOG_FSYNC_NS,
+	SN_LOG_INFLIGHT_MAX,
+	SN_COUNT
+};
+
+/* One edge's numbers, read under its lock, printed after. */
+struct slot_snap {
+	const char *name;
+	uint64_t v[SN_COUNT];
+	bool has_log; /* the log_* families: nothing until the log exists */
+};
+
+static const struct {
+	const char *name, *type;
+	enum { V_U64, V_MS_AS_S, V_NS_AS_S } form;
+} recv_families[SN_COUNT] = {
+	[SN_STATE] = { "alog_ship_connection_state", "gauge", V_U64 },
+	[SN_ACKED] = { "alog_ship_acked_offset", "gauge", V_U64 },
+	[SN_HEAD] = { "alog_ship_head_offset", "gauge", V_U64 },
+	[SN_LAG] = { "alog_ship_lag_records", "gauge", V_U64 },
+	[SN_LAG_BYTES] = { "alog_ship_lag_bytes", "gauge", V_U64 },
+	[SN_RPS] = { "alog_ship_records_per_second", "gauge", V_U64 },
+	[SN_WPS] = { "alog_ship_wire_bytes_per_second", "gauge", V_U64 },
+	[SN_LAST_ACK_MS] = { "alog_ship_last_ack_time_seconds", "gauge",
+			     V_MS_AS_S },
+	[SN_RECORDS] = { "alog_ship_records_received_total", "counter",
+			 V_U64 },
+	[SN_DUPS] = { "alog_ship_duplicate_records_total", "counter", V_U64 },
+	[SN_RAW] = { "alog_ship_raw_bytes_received_total", "counter", V_U64 },
+	[SN_WIRE] = { "alog_ship_wire_bytes_received_total", "counter",
+		      V_U64 },
+	[SN_STORAGE_FULL] = { "alog_ship_storage_full_total", "counter",
+			      V_U64 },
+	[SN_CONNECTS] = { "alog_ship_connects_total", "counter", V_U64 },
+	[SN_LOG_SEGMENTS] = { "alog_ship_log_segments", "gauge", V_U64 },
+	[SN_LOG_DISK] = { "alog_ship_log_disk_bytes", "gauge", V_U64 },
+	[SN_LOG_BYTES] = { "alog_ship_log_bytes_written_total", "counter",
+			   V_U64 },
+	[SN_LOG_COMMITS] = { "alog_ship_log_commits_total", "counter",
+			     V_U64 },
+	[SN_LOG_FSYNCS] = { "alog_ship_log_fsyncs_total", "counter", V_U64 },
+	[SN_LOG_FSYNC_NS] = { "alog_ship_log_fsync_seconds_sum", "counter",
+			      V_NS_AS_S },
+	[SN_LOG_INFLIGHT_MAX] = { "alog_ship_log_commits_in_flight_max",
+				  "gauge", V_U64 },
+};
+
+static void slot_snapshot(struct edge_slot *s, struct slot_snap *o)
 {
+	uint64_t now = alog_mono_ns(), lag;
 	struct alog_log_stats st;
 	struct alog_log *log;
 
+	memset(o, 0, sizeof(*o));
+	o->name = s->name;
 	pthread_mutex_lock(&s->mu);
+	lag = s->edge_head > s->durable_next ? s->edge_head - s->durable_next :
+					       0;
+	if (now - s->rate_ns >= 1000000000ull) {
+		uint64_t dt = now - s->rate_ns;
+
+		if (s->rate_ns) { /* double: scrapes may be hours apart */
+			s->records_per_s = (uint64_t)(
+				(double)(s->records - s->rate_records) * 1e9 /
+				(double)dt);
+			s->wire_per_s =
+				(uint64_t)((double)(s->wire_bytes -
+						    s->rate_wire) *
+					   1e9 / (double)dt);
+		}
+		s->rate_ns = now;
+		s->rate_records = s->records;
+		s->rate_wire = s->wire_bytes;
+	}
+	o->v[SN_STATE] = s->connected ? 1 : 0;
+	o->v[SN_ACKED] = s->durable_next;
+	o->v[SN_HEAD] = s->edge_head;
+	o->v[SN_LAG] = lag;
+	o->v[SN_LAG_BYTES] = lag * (s->records ? s->raw_bytes / s->records : 0);
+	o->v[SN_RPS] = s->records_per_s;
+	o->v[SN_WPS] = s->wire_per_s;
+	o->v[SN_LAST_ACK_MS] = s->last_ack_ms;
+	o->v[SN_RECORDS] = s->records;
+	o->v[SN_DUPS] = s->dup_records;
+	o->v[SN_RAW] = s->raw_bytes;
+	o->v[SN_WIRE] = s->wire_bytes;
+	o->v[SN_STORAGE_FULL] = s->storage_full;
+	o->v[SN_CONNECTS] = s->connects;
 	log = s->log;
 	pthread_mutex_unlock(&s->mu);
+	/* The canonical log's own counters: how the disk keeps up (a commit
+	 * is one write + fdatasync; the fsync time is submission to
+	 * completion). */
 	if (!log)
-		return 0;
+		return;
 	alog_log_stats(log, &st);
-	return snprintf(
-		buf, cap,
-		"alog_ship_log_segments{role=\"receive\",edge=\"%s\"} %" PRIu64
-		"\n"
-		"alog_ship_log_disk_bytes{role=\"receive\",edge=\"%s\"} %" PRIu64
-		"\n"
-		"alog_ship_log_bytes_written_total{role=\"receive\",edge=\"%s\"} %" PRIu64
-		"\n"
-		"alog_ship_log_commits_total{role=\"receive\",edge=\"%s\"} %" PRIu64
-		"\n"
-		"alog_ship_log_fsyncs_total{role=\"receive\",edge=\"%s\"} %" PRIu64
-		"\n"
-		"alog_ship_log_fsync_seconds_sum{role=\"receive\",edge=\"%s\"} %.6f\n"
-		"alog_ship_log_commits_in_flight_max{role=\"receive\",edge=\"%s\"} %u\n",
-		s->name, st.segments, s->name, st.disk_bytes, s->name,
-		st.bytes, s->name, st.commits, s->name, st.fsyncs, s->name,
-		(double)st.commit_ns_sum / 1e9, s->name, st.inflight_max);
+	o->has_log = true;
+	o->v[SN_LOG_SEGMENTS] = st.segments;
+	o->v[SN_LOG_DISK] = st.disk_bytes;
+	o->v[SN_LOG_BYTES] = st.bytes;
+	o->v[SN_LOG_COMMITS] = st.commits;
+	o->v[SN_LOG_FSYNCS] = st.fsyncs;
+	o->v[SN_LOG_FSYNC_NS] = st.commit_ns_sum;
+	o->v[SN_LOG_INFLIGHT_MAX] = st.inflight_max;
 }
 
+/*
+ * The text format wants each family's samples together, after its one
+ * TYPE line: so every edge is read first, then printed family by family.
+ * A body that does not fit ends after the last whole line that did.
+ */
 static size_t recv_metrics(void *arg, char *buf, size_t cap)
 {
 	struct receiver *r = arg;
-	size_t len = 0;
+	struct slot_snap *snap;
+	size_t len = 0, done;
 	uint32_t nconns;
+	int n;
 
 	pthread_mutex_lock(&r->mu);
 	nconns = r->nconns;
 	pthread_mutex_unlock(&r->mu);
-	len += (size_t)snprintf(
-		buf + len, cap - len,
-		"# TYPE alog_ship_connections gauge\n"
-		"alog_ship_connections{role=\"receive\"} %u\n"
-		"# HELP alog_ship_connection_state 1 when the edge is "
-		"connected\n"
-		"# TYPE alog_ship_connection_state gauge\n",
-		nconns);
-	for (size_t i = 0; i < r->nslots && len < cap; i++) {
-		struct edge_slot *s = &r->slots[i];
-		uint64_t lag, now = alog_mono_ns();
-		int n;
+	n = snprintf(buf, cap,
+		     "# TYPE alog_ship_connections gauge\n"
+		     "alog_ship_connections{role=\"receive\"} %u\n",
+		     nconns);
+	if (n < 0 || (size_t)n >= cap)
+		return 0;
+	len = (size_t)n;
+	snap = calloc(r->nslots ? r->nslots : 1, sizeof(*snap));
+	if (!snap)
+		return len;
+	for (size_t i = 0; i < r->nslots; i++)
+		slot_snapshot(&r->slots[i], &snap[i]);
+	for (size_t f = 0; f < SN_COUNT; f++) {
+		done = len;
+		n = snprintf(buf + len, cap - len, "# TYPE %s %s\n",
+			     recv_families[f].name, recv_families[f].type);
+		if (n < 0 || (size_t)n >= cap - len)
+			break;
+		len += (size_t)n;
+		for (size_t i = 0; i < r->nslots; i++) {
+			uint64_t v = snap[i].v[f];
 
-		pthread_mutex_lock(&s->mu);
-		lag = s->edge_head > s->durable_next ?
-			      s->edge_head - s->durable_next :
-			      0;
-		if (now - s->rate_ns >= 1000000000ull) {
-			uint64_t dt = now - s->rate_ns;
-
-			if (s->rate_ns) { /* double: scrapes may be hours
-					   * apart */
-				s->records_per_s = (uint64_t)(
-					(double)(s->records - s->rate_records) *
-					1e9 / (double)dt);
-				s->wire_per_s = (uint64_t)(
-					(double)(s->wire_bytes - s->rate_wire) *
-					1e9 / (double)dt);
+			if (f >= SN_LOG_SEGMENTS && !snap[i].has_log)
+				continue;
+			if (recv_families[f].form == V_MS_AS_S)
+				n = snprintf(buf + len, cap - len,
+					     "%s{role=\"receive\",edge=\"%s\"} "
+					     "%" PRIu64 ".%03" PRIu64 "\n",
+					     recv_families[f].name,
+					     snap[i].name, v / 1000, v % 1000);
+			else if (recv_families[f].form == V_NS_AS_S)
+				n = snprintf(buf + len, cap - len,
+					     "%s{role=\"receive\",edge=\"%s\"} "
+					     "%.6f\n",
+					     recv_families[f].name,
+					     snap[i].name, (double)v / 1e9);
+			else
+				n = snprintf(buf + len, cap - len,
+					     "%s{role=\"receive\",edge=\"%s\"} "
+					     "%" PRIu64 "\n",
+					     recv_families[f].name,
+					     snap[i].name, v);
+			if (n < 0 || (size_t)n >= cap - len) {
+				len = done; /* no family cut in half */
+				goto out;
 			}
-			s->rate_ns = now;
-			s->rate_records = s->records;
-			s->rate_wire = s->wire_bytes;
+			len += (size_t)n;
 		}
-		n = snprintf(
-			buf + len, cap - len,
-			"alog_ship_lag_bytes{role=\"receive\",edge=\"%s\"} %" PRIu64
-			"\n"
-			"alog_ship_records_per_second{role=\"receive\",edge=\"%s\"} %" PRIu64
-			"\n"
-			"alog_ship_wire_bytes_per_second{role=\"receive\",edge=\"%s\"} %" PRIu64
-			"\n",
-			s->name,
-			lag * (s->records ? s->raw_bytes / s->records : 0),
-			s->name, s->records_per_s, s->name, s->wire_per_s);
-		if (n < 0 || (size_t)n >= cap - len) {
-			pthread_mutex_unlock(&s->mu);
-			return cap - 1;
-		}
-		len += (size_t)n;
-		n = snprintf(
-			buf + len, cap - len,
-			"alog_ship_connection_state{role=\"receive\",edge=\"%s\"} %d\n"
-			"alog_ship_acked_offset{role=\"receive\",edge=\"%s\"} %" PRIu64
-			"\n"
-			"alog_ship_head_offset{role=\"receive\",edge=\"%s\"} %" PRIu64
-			"\n"
-			"alog_ship_lag_records{role=\"receive\",edge=\"%s\"} %" PRIu64
-			"\n"
-			"alog_ship_last_ack_time_seconds{role=\"receive\",edge=\"%s\"} %" PRIu64
-			".%03" PRIu64 "\n"
-			"alog_ship_records_received_total{role=\"receive\",edge=\"%s\"} %" PRIu64
-			"\n"
-			"alog_ship_duplicate_records_total{role=\"receive\",edge=\"%s\"} %" PRIu64
-			"\n"
-			"alog_ship_raw_bytes_received_total{role=\"receive\",edge=\"%s\"} %" PRIu64
-			"\n"
-			"alog_ship_wire_bytes_received_total{role=\"receive\",edge=\"%s\"} %" PRIu64
-			"\n"
-			"alog_ship_storage_full_total{role=\"receive\",edge=\"%s\"} %" PRIu64
-			"\n"
-			"alog_ship_connects_total{role=\"receive\",edge=\"%s\"} %" PRIu64
-			"\n",
-			s->name, s->connected ? 1 : 0, s->name, s->durable_next,
-			s->name, s->edge_head, s->name, lag, s->name,
-			s->last_ack_ms / 1000, s->last_ack_ms % 1000, s->name,
-			s->records, s->name, s->dup_records, s->name,
-			s->raw_bytes, s->name, s->wire_bytes, s->name,
-			s->storage_full, s->name, s->connects);
-		pthread_mutex_unlock(&s->mu);
-		if (n < 0 || (size_t)n >= cap - len)
-			return cap - 1;
-		len += (size_t)n;
-		n = log_metrics(s, buf + len, cap - len);
-		if (n < 0 || (size_t)n >= cap - len)
-			return cap - 1;
-		len += (size_t)n;
 	}
+out:
+	buf[len] = '\0';
+	free(snap);
 	return len;
 }
 

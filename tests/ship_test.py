@@ -62,18 +62,46 @@ def wait_for(pred, timeout, step=0.05):
     return pred()
 
 
+def metrics_format_errors(text):
+    """What breaks the Prometheus text format's grouping rule in text:
+    each family's samples together, after at most one TYPE line."""
+    errors, seen, current = [], set(), None
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            name = line.split()[2]
+            if name in seen:
+                errors.append(f"second TYPE line for {name}")
+            seen.add(name)
+            current = name
+        elif line and not line.startswith("#"):
+            name = line.split("{", 1)[0].split(" ", 1)[0]
+            if name != current:
+                if name in seen:
+                    errors.append(f"{name}: samples not together")
+                seen.add(name)
+                current = name
+    return errors
+
+
 def metrics(port):
+    """/metrics as {sample: value}; a body that breaks the text format's
+    grouping fails the running scenario."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
                                     timeout=2) as r:
-            out = {}
-            for line in r.read().decode().splitlines():
-                if line and not line.startswith("#"):
-                    k, v = line.rsplit(" ", 1)
-                    out[k] = float(v)
-            return out
+            text = r.read().decode()
     except OSError:
         return {}
+    errors = metrics_format_errors(text)
+    if errors:
+        check(False, f"metrics on port {port} in the text format: "
+              f"{'; '.join(errors[:5])}")
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            k, v = line.rsplit(" ", 1)
+            out[k] = float(v)
+    return out
 
 
 def Proc(name, argv, env=None):
@@ -960,6 +988,10 @@ def t_tls():
     st.start_receiver()
     st.start_sender()
     check(st.drained(60), f"tls: drained {n} records over TLS")
+    m = metrics(st.rmport)
+    check(m.get('alog_ship_connection_state{role="receive",edge="e1"}') == 1
+          and m.get('alog_ship_connection_state{role="receive",edge="e3"}')
+          == 0, "tls: receiver metrics list both configured edges")
     check("TLS, cert CN ok" in st.r.text(), "tls: mutual auth logged")
     check(st.compare(first=0), "tls: canonical == edge")
     st.s.stop()
