@@ -47,6 +47,11 @@ struct alog_log_options {
 	uint32_t commits_in_flight;    /* fsync mode: batches in flight (1) */
 	uint64_t disk_budget_bytes;    /* 0 = unlimited */
 	uint64_t retention_age_min_ms; /* keep acked segments this long (0) */
+	/* Zero the next segment ahead of its roll on a thread of the log's
+	 * own, and write each commit to the end of its last page, so an
+	 * fdatasync need not write the file's extent map (false). Needs
+	 * commits_in_flight 1 in fsync mode. docs/log-format.md. */
+	bool prepare_segments;
 };
 
 /* Defaults as documented in docs/log-format.md. */
@@ -144,6 +149,14 @@ struct alog_log_stats {
 	uint64_t commit_hist[ALOG_LOG_HIST_BUCKETS + 1];
 	uint64_t commit_ns_sum;
 	uint32_t inflight_max; /* most batches in flight at once so far */
+	/* Rolls onto a segment prepared ahead (prepare_segments), rolls
+	 * that made theirs the plain way, preparations that failed (and
+	 * the last one's error, 0 if none). A prepared file counts in
+	 * disk_bytes. */
+	uint64_t rolls_prepared, rolls_plain, prepare_errors;
+	int prepare_last_error;
+	bool segment_prepared; /* the next segment waits, made (counted in
+				* disk_bytes: room for the next roll) */
 };
 
 /* Snapshot of the log's counters. Thread-safe. */

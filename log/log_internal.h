@@ -83,5 +83,8 @@ int log_pwrite_all(int fd, const void *buf, size_t len, uint64_t pos);
  * Never set outside tests.
  */
 extern int (*log_fault_fsync_hook)(void);
+/* Likewise before each zeroing write of the preparer (prepare_segments):
+ * a negative return fails that preparation with it. */
+extern int (*log_fault_prepare_hook)(void);
 
 #endif /* ALOG_LOG_INTERNAL_H */

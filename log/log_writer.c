@@ -51,6 +51,12 @@
 #include "log_internal.h"
 
 int (*log_fault_fsync_hook)(void);
+int (*log_fault_prepare_hook)(void);
+
+/* The segment the preparer makes ahead of a roll (docs/log-format.md). */
+#define LOG_PREP_NAME "next.seg.tmp"
+/* Zeros per write while preparing. */
+#define LOG_PREP_CHUNK (1u << 20)
 
 /* Batches the commit thread may have in flight at most (fsync mode). */
 #define LOG_INFLIGHT_MAX 8
@@ -84,6 +90,8 @@ struct log_batch {
 	int err;           /* failed before or at submission */
 	int status;        /* for the callbacks, once finished */
 	int res[2];        /* write, fdatasync */
+	size_t pad;        /* zeros written after used (prepare_segments) */
+	struct iovec iov[2];
 	unsigned cqes;     /* completions still to come */
 	uint64_t submit_ns;
 	uint64_t done_ns;
@@ -191,6 +199,20 @@ struct alog_log {
 	uint64_t commit_ns_sum;
 	uint32_t inflight_max;
 
+	/* prepare_segments: the preparer thread keeps LOG_PREP_NAME ready
+	 * for the next roll. Under mu. */
+	pthread_cond_t prep_cv; /* the preparer waits for work or a nap */
+	enum { PREP_EMPTY, PREP_WORKING, PREP_READY, PREP_TAKEN } prep_state;
+	int prep_fd;         /* PREP_READY: the prepared file, open */
+	uint64_t prep_bytes; /* its size while it exists (in disk_bytes) */
+	uint64_t prep_retry_ns;
+	uint64_t rolls_prepared, rolls_plain, prepare_errors;
+	int prepare_last_error;
+	pthread_t prep_thread;
+	bool prep_thread_ok;
+	size_t page_bytes;   /* commits are padded to a multiple of it */
+	uint8_t *zeros;      /* page-aligned zeros: LOG_PREP_CHUNK bytes */
+
 	pthread_mutex_t retain_mu;
 	struct log_segment *active; /* commit thread only, after open */
 	struct io_uring ring;
@@ -267,10 +289,16 @@ static int validate_options(const struct alog_log_options *o)
 		return -EINVAL;
 	if (o->commits_in_flight > LOG_INFLIGHT_MAX)
 		return -EINVAL;
+	/* Padded commits must not overlap: one batch in flight. */
+	if (o->prepare_segments && o->durability == ALOG_DURABLE_FSYNC &&
+	    o->commits_in_flight > 1)
+		return -EINVAL;
 	return 0;
 }
 
 /* ---- Segments ------------------------------------------------------------ */
+
+static int prepare_file(struct alog_log *log, bool pace);
 
 static void segment_free(struct log_segment *seg)
 {
@@ -303,41 +331,58 @@ static int segment_index_add(struct log_segment *seg, uint64_t offset,
 	return 0;
 }
 
-/* Create <base>.seg at full size: temp, header, fallocate, fsync, rename,
- * fsync dir. */
-static int segment_create(struct alog_log *log, uint64_t base,
+/*
+ * Make the segment for base: a new file (temp, fallocate), or with
+ * prep_fd >= 0 the prepared LOG_PREP_NAME, whose zeros are already
+ * written; then the header, fdatasync, rename, fsync of the directory.
+ * Takes prep_fd (closed or kept by the segment either way).
+ */
+static int segment_create(struct alog_log *log, uint64_t base, int prep_fd,
 			  struct log_segment **out)
 {
 	char tmp[LOG_NAME_BYTES + 8], name[LOG_NAME_BYTES];
-	uint8_t hdr[LOG_SEG_HEADER_BYTES];
+	uint8_t page[4096];
+	size_t hdr_len = LOG_SEG_HEADER_BYTES;
 	struct log_seg_header sh;
 	struct log_segment *seg;
-	int fd, rc;
+	int fd = prep_fd, rc;
 
 	log_seg_name(name, base, "seg");
-	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+	if (prep_fd >= 0)
+		snprintf(tmp, sizeof(tmp), "%s", LOG_PREP_NAME);
+	else
+		snprintf(tmp, sizeof(tmp), "%s.tmp", name);
 	seg = calloc(1, sizeof(*seg));
-	if (!seg)
-		return -ENOMEM;
-	seg->fd = -1;
-	fd = openat(log->dirfd, tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
-		    0644);
-	if (fd < 0) {
-		rc = -errno;
-		goto out_free;
-	}
-	rc = posix_fallocate(fd, 0, (off_t)log->o.segment_bytes_max);
-	if (rc != 0) {
-		rc = -rc;
+	if (!seg) {
+		rc = -ENOMEM;
 		goto out_unlink;
+	}
+	seg->fd = -1;
+	if (prep_fd < 0) {
+		fd = openat(log->dirfd, tmp,
+			    O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0) {
+			rc = -errno;
+			goto out_free;
+		}
+		rc = posix_fallocate(fd, 0, (off_t)log->o.segment_bytes_max);
+		if (rc != 0) {
+			rc = -rc;
+			goto out_unlink;
+		}
 	}
 	memset(&sh, 0, sizeof(sh));
 	sh.base_offset = base;
 	sh.created_ms = alog_now_ms();
 	memcpy(sh.identity, log->meta.identity, 16);
 	sh.segment_bytes_max = log->o.segment_bytes_max;
-	log_seg_header_encode(hdr, &sh);
-	rc = log_pwrite_all(fd, hdr, sizeof(hdr), 0);
+	memset(page, 0, sizeof(page));
+	log_seg_header_encode(page, &sh);
+	/* A prepared file's first page need not be read in: write it
+	 * whole (its zeros are the bytes the file already has). */
+	if (prep_fd >= 0)
+		hdr_len = sizeof(page);
+	rc = log_pwrite_all(fd, page, hdr_len, 0);
 	if (rc < 0)
 		goto out_unlink;
 	if (fdatasync(fd) != 0 ||
@@ -362,7 +407,8 @@ static int segment_create(struct alog_log *log, uint64_t base,
 out_unlink:
 	unlinkat(log->dirfd, tmp, 0);
 out_close:
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 out_free:
 	free(seg);
 	return rc;
@@ -749,7 +795,7 @@ static int log_recover(struct alog_log *log)
 			rc = sealed_push(log, &sl);
 			if (rc < 0)
 				goto out;
-			rc = segment_create(log, ih.next_offset, &seg);
+			rc = segment_create(log, ih.next_offset, -1, &seg);
 			if (rc < 0)
 				goto out;
 		} else {
@@ -758,7 +804,18 @@ static int log_recover(struct alog_log *log)
 				goto out;
 		}
 	} else {
-		rc = segment_create(log, log->meta.start_offset, &seg);
+		/* A new log: with prepare_segments its first segment is
+		 * zeroed here, before anything is appended (unpaced). */
+		int pfd = log->o.prepare_segments ? prepare_file(log, false) :
+						    -1;
+
+		if (pfd < 0 && log->o.prepare_segments) {
+			log->prepare_errors++; /* the plain way then */
+			log->prepare_last_error = pfd;
+		}
+
+		rc = segment_create(log, log->meta.start_offset,
+				    pfd >= 0 ? pfd : -1, &seg);
 		if (rc < 0)
 			goto out;
 	}
@@ -899,6 +956,140 @@ static void cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu,
 	pthread_cond_timedwait(cv, mu, &ts);
 }
 
+static void cond_wait_ns(pthread_cond_t *cv, pthread_mutex_t *mu,
+			 uint64_t wait_ns)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += (time_t)(wait_ns / 1000000000ull);
+	ts.tv_nsec += (long)(wait_ns % 1000000000ull);
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(cv, mu, &ts);
+}
+
+/* ---- Preparer thread (prepare_segments) ---------------------------------- */
+
+/*
+ * Pause as long as the last zeroing write took (the preparer keeps the
+ * disk at most half busy; at most 100 ms). False when the log closes.
+ */
+static bool prep_nap(struct alog_log *log, uint64_t took_ns)
+{
+	bool go;
+
+	if (took_ns > 100000000ull)
+		took_ns = 100000000ull;
+	pthread_mutex_lock(&log->mu);
+	if (!log->closing && !log->failed)
+		cond_wait_ns(&log->prep_cv, &log->mu, took_ns);
+	go = !log->closing && !log->failed;
+	pthread_mutex_unlock(&log->mu);
+	return go;
+}
+
+/*
+ * Make LOG_PREP_NAME: allocated to segment_bytes_max and zeroed by real
+ * writes (O_DIRECT where the filesystem takes it: the zeros need not pass
+ * through the page cache), then one fdatasync. Returns its fd, or -errno
+ * (-ECANCELED when the log closed meanwhile) with the file deleted.
+ */
+static int prepare_file(struct alog_log *log, bool pace)
+{
+	uint64_t cap = log->o.segment_bytes_max;
+	int fd, dfd, rc = 0;
+
+	fd = openat(log->dirfd, LOG_PREP_NAME,
+		    O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	dfd = openat(log->dirfd, LOG_PREP_NAME, O_WRONLY | O_DIRECT | O_CLOEXEC);
+	rc = -posix_fallocate(fd, 0, (off_t)cap);
+	for (uint64_t pos = 0; rc == 0 && pos < cap;) {
+		size_t n = cap - pos < LOG_PREP_CHUNK ? (size_t)(cap - pos) :
+							  LOG_PREP_CHUNK;
+		uint64_t t0 = alog_mono_ns();
+
+		if (log_fault_prepare_hook &&
+		    (rc = log_fault_prepare_hook()) < 0)
+			break;
+		if (dfd >= 0 && n % log->page_bytes == 0) {
+			rc = log_pwrite_all(dfd, log->zeros, n, pos);
+			if (rc == -EINVAL) { /* O_DIRECT refused after all */
+				close(dfd);
+				dfd = -1;
+				rc = 0;
+				continue;
+			}
+		} else {
+			rc = log_pwrite_all(fd, log->zeros, n, pos);
+		}
+		if (rc < 0)
+			break;
+		pos += n;
+		if (pace && !prep_nap(log, alog_mono_ns() - t0))
+			rc = -ECANCELED;
+	}
+	if (rc == 0 && fdatasync(fd) != 0)
+		rc = -errno;
+	if (dfd >= 0)
+		close(dfd);
+	if (rc < 0) {
+		close(fd);
+		unlinkat(log->dirfd, LOG_PREP_NAME, 0);
+		return rc;
+	}
+	return fd;
+}
+
+/*
+ * Keep the next segment ready: whenever there is none, the log is healthy
+ * and the disk budget has room for one more segment, make one. After a
+ * failure, try again a second later. Retention frees space without a
+ * signal, so the budget is looked at again every second.
+ */
+static void *prep_main(void *arg)
+{
+	struct alog_log *log = arg;
+
+	pthread_mutex_lock(&log->mu);
+	while (!log->closing) {
+		uint64_t now = alog_mono_ns();
+		bool room = log->o.disk_budget_bytes == 0 ||
+			    log->disk_bytes + log->o.segment_bytes_max <=
+				    log->o.disk_budget_bytes;
+		int rc;
+
+		if (log->prep_state != PREP_EMPTY || !room || log->failed ||
+		    now < log->prep_retry_ns) {
+			cond_wait_ms(&log->prep_cv, &log->mu, 1000);
+			continue;
+		}
+		log->prep_state = PREP_WORKING;
+		log->prep_bytes = log->o.segment_bytes_max;
+		pthread_mutex_unlock(&log->mu);
+		rc = prepare_file(log, true);
+		pthread_mutex_lock(&log->mu);
+		if (rc >= 0) {
+			log->prep_fd = rc;
+			log->prep_state = PREP_READY;
+			continue;
+		}
+		log->prep_state = PREP_EMPTY;
+		log->prep_bytes = 0;
+		if (rc != -ECANCELED) {
+			log->prepare_errors++;
+			log->prepare_last_error = rc;
+			log->prep_retry_ns = alog_mono_ns() + 1000000000ull;
+		}
+	}
+	pthread_mutex_unlock(&log->mu);
+	return NULL;
+}
+
 /* Queue the read of kick_fd that lets an appender wake the commit thread
  * out of its wait for completions. */
 static void kick_arm(struct alog_log *log)
@@ -943,10 +1134,30 @@ static void batch_submit(struct alog_log *log, struct log_batch *b)
 		b->done_ns = alog_mono_ns();
 		return;
 	}
+	b->pad = 0;
+	if (b->used > 0 && log->o.prepare_segments) {
+		/* To the end of the last page, so the kernel need not read
+		 * that page in first (its zeros are on disk, written). */
+		uint64_t end = b->file_pos + b->used;
+
+		b->pad = (size_t)((log->page_bytes - end % log->page_bytes) %
+				  log->page_bytes);
+		if (end + b->pad > b->seg->cap_bytes)
+			b->pad = (size_t)(b->seg->cap_bytes - end);
+	}
 	if (b->used > 0) {
 		sqe = io_uring_get_sqe(&log->ring);
-		io_uring_prep_write(sqe, b->seg->fd, b->buf, (unsigned)b->used,
-				    b->file_pos);
+		if (b->pad > 0) {
+			b->iov[0].iov_base = b->buf;
+			b->iov[0].iov_len = b->used;
+			b->iov[1].iov_base = log->zeros;
+			b->iov[1].iov_len = b->pad;
+			io_uring_prep_writev(sqe, b->seg->fd, b->iov, 2,
+					     b->file_pos);
+		} else {
+			io_uring_prep_write(sqe, b->seg->fd, b->buf,
+					    (unsigned)b->used, b->file_pos);
+		}
 		if (b->sync)
 			sqe->flags |= IOSQE_IO_LINK;
 		io_uring_sqe_set_data64(sqe, idx << 2 | LOG_UD_WRITE);
@@ -1025,12 +1236,16 @@ static int batch_result(struct log_batch *b)
 		b->res[0] = 0;
 	if (b->used > 0 && b->res[0] < 0)
 		return b->res[0];
-	if (b->used > 0 && (size_t)b->res[0] < b->used) {
-		rc = log_pwrite_all(b->seg->fd, b->buf + b->res[0],
-				    b->used - (size_t)b->res[0],
-				    b->file_pos + (uint64_t)b->res[0]);
-		if (rc < 0)
-			return rc;
+	if (b->used > 0 && (size_t)b->res[0] < b->used + b->pad) {
+		/* The zeros of the pad are on disk already: only records
+		 * need finishing. */
+		if ((size_t)b->res[0] < b->used) {
+			rc = log_pwrite_all(b->seg->fd, b->buf + b->res[0],
+					    b->used - (size_t)b->res[0],
+					    b->file_pos + (uint64_t)b->res[0]);
+			if (rc < 0)
+				return rc;
+		}
 		if (b->sync && fdatasync(b->seg->fd) != 0)
 			return -errno;
 		return 0;
@@ -1295,11 +1510,38 @@ static void *commit_main(void *arg)
 				log->o.disk_budget_bytes > 0 &&
 				log->disk_bytes + log->o.segment_bytes_max >
 					log->o.disk_budget_bytes;
+			bool prepared = false;
+			int prep_fd = -1;
 
+			if (!over_budget && log->prep_state == PREP_READY) {
+				prep_fd = log->prep_fd;
+				log->prep_fd = -1;
+				log->prep_state = PREP_TAKEN;
+			}
 			pthread_mutex_unlock(&log->mu);
-			rc = over_budget ? -EDQUOT :
-					   segment_create(log, base, &fresh);
+			if (over_budget) {
+				rc = -EDQUOT;
+			} else {
+				rc = segment_create(log, base, prep_fd, &fresh);
+				prepared = rc == 0 && prep_fd >= 0;
+				/* The prepared file failed: the plain way. */
+				if (rc < 0 && prep_fd >= 0)
+					rc = segment_create(log, base, -1,
+							    &fresh);
+			}
 			pthread_mutex_lock(&log->mu);
+			if (prep_fd >= 0) {
+				/* Gone: renamed, or deleted on failure. */
+				log->prep_state = PREP_EMPTY;
+				log->prep_bytes = 0;
+				pthread_cond_signal(&log->prep_cv);
+			}
+			if (rc == 0) {
+				if (prepared)
+					log->rolls_prepared++;
+				else
+					log->rolls_plain++;
+			}
 			if (rc < 0) {
 				log->roll_pending = false;
 				log->roll_error = rc;
@@ -1420,6 +1662,7 @@ struct alog_log *alog_log_open(const char *dir,
 		return NULL;
 	}
 	log->dirfd = log->lockfd = log->headfd = log->kick_fd = -1;
+	log->prep_fd = -1;
 	log->sealing_base = UINT64_MAX;
 	pthread_mutex_init(&log->mu, NULL);
 	pthread_mutex_init(&log->retain_mu, NULL);
@@ -1429,6 +1672,7 @@ struct alog_log *alog_log_open(const char *dir,
 		pthread_condattr_init(&ca);
 		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 		pthread_cond_init(&log->work_cv, &ca);
+		pthread_cond_init(&log->prep_cv, &ca);
 		pthread_condattr_destroy(&ca);
 	}
 	pthread_cond_init(&log->space_cv, NULL);
@@ -1500,6 +1744,18 @@ struct alog_log *alog_log_open(const char *dir,
 			goto out_close;
 		}
 	}
+	if (log->o.prepare_segments) {
+		long pg = sysconf(_SC_PAGESIZE);
+
+		log->page_bytes = pg >= 512 && pg <= 65536 ? (size_t)pg : 4096;
+		if (posix_memalign((void **)&log->zeros, log->page_bytes,
+				   LOG_PREP_CHUNK) != 0) {
+			log->zeros = NULL;
+			rc = -ENOMEM;
+			goto out_close;
+		}
+		memset(log->zeros, 0, LOG_PREP_CHUNK);
+	}
 	rc = log_recover(log);
 	if (rc < 0)
 		goto out_close;
@@ -1522,6 +1778,12 @@ struct alog_log *alog_log_open(const char *dir,
 	if (rc < 0)
 		goto out_close;
 	log->thread_ok = true;
+	if (log->o.prepare_segments) {
+		rc = -pthread_create(&log->prep_thread, NULL, prep_main, log);
+		if (rc < 0)
+			goto out_close;
+		log->prep_thread_ok = true;
+	}
 	return log;
 
 out_close:
@@ -1534,6 +1796,13 @@ void alog_log_close(struct alog_log *log)
 {
 	if (!log)
 		return;
+	if (log->prep_thread_ok) {
+		pthread_mutex_lock(&log->mu);
+		log->closing = true;
+		pthread_cond_broadcast(&log->prep_cv);
+		pthread_mutex_unlock(&log->mu);
+		pthread_join(log->prep_thread, NULL);
+	}
 	if (log->thread_ok) {
 		pthread_mutex_lock(&log->mu);
 		log->closing = true;
@@ -1546,6 +1815,11 @@ void alog_log_close(struct alog_log *log)
 	}
 	if (log->ring_ok)
 		io_uring_queue_exit(&log->ring);
+	if (log->prep_fd >= 0) { /* made for a roll that never came */
+		close(log->prep_fd);
+		unlinkat(log->dirfd, LOG_PREP_NAME, 0);
+	}
+	free(log->zeros);
 	segment_free(log->active);
 	for (unsigned i = 0; i < log->nbatches; i++) {
 		free(log->batches[i].buf);
@@ -1563,6 +1837,7 @@ void alog_log_close(struct alog_log *log)
 	pthread_mutex_destroy(&log->mu);
 	pthread_mutex_destroy(&log->retain_mu);
 	pthread_cond_destroy(&log->work_cv);
+	pthread_cond_destroy(&log->prep_cv);
 	pthread_cond_destroy(&log->space_cv);
 	pthread_cond_destroy(&log->durable_cv);
 	free(log);
@@ -1818,7 +2093,7 @@ void alog_log_stats(struct alog_log *log, struct alog_log_stats *st)
 	st->next_offset = log->next_offset;
 	st->durable_offset = log->durable_offset;
 	st->segments = log->nsealed + 1;
-	st->disk_bytes = log->disk_bytes;
+	st->disk_bytes = log->disk_bytes + log->prep_bytes;
 	st->disk_budget_bytes = log->o.disk_budget_bytes;
 	st->commits = log->commits;
 	st->fsyncs = log->fsyncs;
@@ -1829,6 +2104,11 @@ void alog_log_stats(struct alog_log *log, struct alog_log_stats *st)
 	memcpy(st->commit_hist, log->commit_hist, sizeof(st->commit_hist));
 	st->commit_ns_sum = log->commit_ns_sum;
 	st->inflight_max = log->inflight_max;
+	st->rolls_prepared = log->rolls_prepared;
+	st->rolls_plain = log->rolls_plain;
+	st->prepare_errors = log->prepare_errors;
+	st->prepare_last_error = log->prepare_last_error;
+	st->segment_prepared = log->prep_state == PREP_READY;
 	pthread_mutex_unlock(&log->mu);
 }
 

@@ -25,6 +25,10 @@
 #define INFLIGHT 32
 #define ROUNDS_DEFAULT 20
 
+/* Every other round: segments prepared ahead of the roll, commits padded
+ * (prepare_segments), so the kill also lands mid-preparation. */
+static bool prepare_mode;
+
 struct ack {
 	uint64_t offset;
 	uint64_t id;
@@ -120,6 +124,7 @@ static void child_main(const char *dir, int pipe_fd, uint64_t id_base)
 	o.segment_bytes_max = 1 << 20; /* roll often: crash mid-roll too */
 	o.record_bytes_max = 4096;
 	o.batch_bytes_max = 64 * 1024;
+	o.prepare_segments = prepare_mode;
 	ctx.log = alog_log_open(dir, &o, &err);
 	if (!ctx.log)
 		_exit(2);
@@ -245,6 +250,7 @@ int main(int argc, char **argv)
 		useconds_t run_us = 20000 + (useconds_t)(rand() % 300000);
 
 		REQUIRE(pipe(pfd) == 0);
+		prepare_mode = round % 2 == 1;
 		pid = fork();
 		REQUIRE(pid >= 0);
 		if (pid == 0) {
