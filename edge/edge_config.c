@@ -37,6 +37,7 @@ static void config_defaults(struct edge_config *c)
 	snprintf(c->log_dir, sizeof(c->log_dir), "var/edge-log");
 	alog_log_options_init(&c->log);
 	c->log.create = true;
+	c->log_prepare = -1;
 	c->retain_interval_ms = 10000;
 	c->limits.header_bytes = 8192;
 	c->limits.headers = 64;
@@ -328,6 +329,7 @@ static int parse_file(struct edge_config *c, json_t *root, char *err,
 					    "retention_age_min_ms",
 					    "retain_interval_ms",
 					    "commits_in_flight",
+					    "prepare_segments",
 					    NULL };
 	static const char *const limk[] = {
 		"header_bytes",       "headers",     "body_bytes",
@@ -390,6 +392,17 @@ static int parse_file(struct edge_config *c, json_t *root, char *err,
 			     errlen))
 			return -EINVAL;
 		c->log.commits_in_flight = (uint32_t)u;
+		{
+			json_t *v = json_object_get(o, "prepare_segments");
+
+			if (v && !json_is_boolean(v)) {
+				set_err(err, errlen,
+					"log.prepare_segments: true or false");
+				return -EINVAL;
+			}
+			if (v)
+				c->log_prepare = json_is_true(v);
+		}
 		u = c->retain_interval_ms;
 		if (get_uint(o, "retain_interval_ms", "log.", 100, 86400000, &u,
 			     err, errlen))
@@ -562,6 +575,21 @@ struct edge_config *edge_config_load(const char *path, char *err, size_t errlen)
 	}
 	if (apply_env(c, err, errlen))
 		goto fail;
+	{
+		/* Padded commits need one batch in flight (log-format.md):
+		 * on by default where that holds. */
+		bool serial = c->log.durability == ALOG_DURABLE_WRITE ||
+			      c->log.commits_in_flight <= 1;
+
+		if (c->log_prepare == 1 && !serial) {
+			set_err(err, errlen,
+				"log.prepare_segments: needs "
+				"log.commits_in_flight 1 in fsync mode");
+			goto fail;
+		}
+		c->log.prepare_segments =
+			c->log_prepare < 0 ? serial : c->log_prepare == 1;
+	}
 	if (c->log.segment_bytes_max <
 	    64 + 32 + (uint64_t)c->log.record_bytes_max) {
 		c->log.record_bytes_max = 64 * 1024;
@@ -643,7 +671,8 @@ void edge_config_print(const struct edge_config *c, FILE *out)
 		"{\n  \"listen\": \"%s:%u\",\n  \"workers\": %u,\n"
 		"  \"worker_ring\": \"%s\",\n"
 		"  \"log\": {\"dir\": \"%s\", \"durability\": \"%s\", "
-		"\"segment_bytes\": %llu, \"disk_budget_bytes\": %llu},\n"
+		"\"segment_bytes\": %llu, \"disk_budget_bytes\": %llu, "
+		"\"prepare_segments\": %s},\n"
 		"  \"limits\": {\"header_bytes\": %u, \"headers\": %u, "
 		"\"body_bytes\": %u, \"batch_events\": %u, \"connections\": %u, "
 		"\"idle_timeout_ms\": %u, \"request_timeout_ms\": %u},\n"
@@ -654,6 +683,7 @@ void edge_config_print(const struct edge_config *c, FILE *out)
 		c->log.durability == ALOG_DURABLE_FSYNC ? "fsync" : "write",
 		(unsigned long long)c->log.segment_bytes_max,
 		(unsigned long long)c->log.disk_budget_bytes,
+		c->log.prepare_segments ? "true" : "false",
 		c->limits.header_bytes, c->limits.headers, c->limits.body_bytes,
 		c->limits.batch_events, c->limits.connections,
 		c->limits.idle_timeout_ms, c->limits.request_timeout_ms,

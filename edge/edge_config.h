@@ -49,6 +49,7 @@ struct edge_config {
 	uint16_t listen_port;
 	unsigned workers;
 	bool worker_ring_plain; /* "worker_ring": "plain" (default "defer") */
+	int log_prepare; /* "log.prepare_segments": 1, 0, -1 = not given */
 	char log_dir[1024];
 	struct alog_log_options log;
 	uint32_t retain_interval_ms; /* how often consumer-driven retention runs */

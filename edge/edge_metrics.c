@@ -201,6 +201,17 @@ size_t edge_metrics_render(char *buf, size_t cap,
 		     "alog_log_fsync_seconds_count %llu\n",
 		     (unsigned long long)cum, (double)st->commit_ns_sum / 1e9,
 		     (unsigned long long)cum);
+		emit(&o,
+		     "# HELP alog_log_rolls_total Segment rolls, by whether the "
+		     "new segment was prepared (zeroed) ahead.\n"
+		     "# TYPE alog_log_rolls_total counter\n"
+		     "alog_log_rolls_total{segment=\"prepared\"} %llu\n"
+		     "alog_log_rolls_total{segment=\"plain\"} %llu\n"
+		     "# TYPE alog_log_prepare_errors_total counter\n"
+		     "alog_log_prepare_errors_total %llu\n",
+		     (unsigned long long)st->rolls_prepared,
+		     (unsigned long long)st->rolls_plain,
+		     (unsigned long long)st->prepare_errors);
 	}
 	return o.len;
 }

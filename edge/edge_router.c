@@ -161,10 +161,12 @@ static bool log_ready(const struct alog_log_stats *st,
 {
 	if (st->failed)
 		return false;
+	/* Room for the next segment: in the budget, or already made
+	 * (prepare_segments; it counts in disk_bytes). */
 	return st->disk_budget_bytes == 0 ||
 	       st->disk_bytes + cfg->log.segment_bytes_max <=
 		       st->disk_budget_bytes ||
-	       st->active_free_bytes >= 64 * 1024;
+	       st->segment_prepared || st->active_free_bytes >= 64 * 1024;
 }
 
 static void route_health(struct edge_conn *c, bool ready_only)
