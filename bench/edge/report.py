@@ -136,6 +136,12 @@ def load_case(d, name, server, args, problems):
                 (1e3 * delta(ma, mb, "alog_edge_append_seconds_sum") / ap_n
                  if ap_n else 0.0),
             "bytes_on_disk": int((read(os.path.join(d, "log_bytes"), "0")).strip() or 0),
+            # Segment rolls in the measured run, onto a segment prepared
+            # (zeroed) ahead or made the plain way (log.prepare_segments).
+            "rolls_prepared": int(delta(ma, mb,
+                                        'alog_log_rolls_total{segment="prepared"}')),
+            "rolls_plain": int(delta(ma, mb,
+                                     'alog_log_rolls_total{segment="plain"}')),
         }
         c["metrics_after"] = {
             "accepted_total": ma.get("alog_edge_events_accepted_total"),
@@ -208,6 +214,8 @@ def main():
     ap.add_argument("--commits-in-flight", type=int, default=1)
     ap.add_argument("--worker-ring", default="defer")
     ap.add_argument("--durability", default="fsync", choices=("fsync", "write"))
+    ap.add_argument("--prepare-segments", default="default",
+                    choices=("default", "true", "false"))
     ap.add_argument("--batch", type=int, required=True)
     ap.add_argument("--log-dir", default="")
     ap.add_argument("--fs", default="")
@@ -229,10 +237,11 @@ def main():
     p("alog-edge bench: wrk -t %d -c %d --latency, %g s warm-up + %g s per case; "
       "%d workers each (edge: threads + the log's commit thread; nginx: "
       "worker_processes, listen reuseport); edge durability %s, "
-      "%d commit(s) in flight, worker_ring %s, log in %s (%s)"
+      "%d commit(s) in flight, worker_ring %s, prepare_segments %s, "
+      "log in %s (%s)"
       % (args.threads, args.connections, args.warmup, args.duration,
          args.workers, args.durability, args.commits_in_flight,
-         args.worker_ring, args.log_dir, args.fs))
+         args.worker_ring, args.prepare_segments, args.log_dir, args.fs))
     p("single = POST /api/event, Plausible body (text/plain); batch = POST "
       "/track/batch, %d events (application/json); nginx answers `return 204;`"
       % args.batch)
@@ -284,11 +293,12 @@ def main():
         lg = c["log"]
         p("  %-6s %9d events, %6d commits = %6d fdatasyncs (%5.0f/s), %8.1f "
           "events/commit, commit %.2f ms mean, append to durable %.2f ms mean, "
-          "server cpu %.1f us/request"
+          "server cpu %.1f us/request, rolls %d prepared + %d plain"
           % (name, lg["events"], lg["commits"], lg["fsyncs"], lg["commits_s"],
              lg["events_per_commit"], lg["commit_mean_ms"],
              lg["append_to_durable_mean_ms"],
-             1e6 * c["server_cpu_s"] / max(c["requests"], 1)))
+             1e6 * c["server_cpu_s"] / max(c["requests"], 1),
+             lg["rolls_prepared"], lg["rolls_plain"]))
     for name in ("single", "batch"):
         c = cases.get((name, "nginx"))
         if c:
@@ -370,6 +380,7 @@ def main():
         "edge_durability": args.durability,
         "commits_in_flight": args.commits_in_flight,
         "worker_ring": args.worker_ring,
+        "prepare_segments": args.prepare_segments,
         "log_dir": args.log_dir,
         "fs": args.fs,
         "cases": [cases[k] for k in CASES if k in cases],

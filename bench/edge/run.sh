@@ -43,6 +43,7 @@ usage: bench/edge/run.sh [--duration S] [--warmup S] [--connections N]
                          [--threads N] [--workers N] [--batch N]
                          [--commits-in-flight N] [--worker-ring defer|plain]
                          [--durability fsync|write]
+                         [--prepare-segments true|false]
                          [--quick]
   --duration S     measured seconds per case (default 10)
   --warmup S       warm-up seconds per case, not measured (default 2)
@@ -54,6 +55,8 @@ usage: bench/edge/run.sh [--duration S] [--warmup S] [--connections N]
   --durability D   the edge log's durability, fsync or write (default fsync;
                    write answers before fdatasync: it shows what the
                    fdatasync costs, and the targets are not judged)
+  --prepare-segments B  the edge log's log.prepare_segments (default: the
+                   edge's own, on with one commit in flight)
   --batch N        events per /track/batch request (default 100)
   --quick          --duration 3 --warmup 1
 EOF
@@ -68,6 +71,7 @@ batch=100
 inflight=1
 ring=defer
 durability=fsync
+prepare=default
 quick=false
 while (($# > 0)); do
 	case $1 in
@@ -79,6 +83,7 @@ while (($# > 0)); do
 	--commits-in-flight) inflight=${2:?}; shift 2 ;;
 	--worker-ring) ring=${2:?}; shift 2 ;;
 	--durability) durability=${2:?}; shift 2 ;;
+	--prepare-segments) prepare=${2:?}; shift 2 ;;
 	--batch) batch=${2:?}; shift 2 ;;
 	--quick) duration=3 warmup=1 quick=true; shift ;;
 	-h | --help) usage; exit 0 ;;
@@ -91,6 +96,10 @@ for v in "$duration" "$warmup" "$connections" "$threads" "$workers" "$batch" \
 done
 [[ $ring == defer || $ring == plain ]] || { usage >&2; exit 2; }
 [[ $durability == fsync || $durability == write ]] || { usage >&2; exit 2; }
+[[ $prepare == default || $prepare == true || $prepare == false ]] ||
+	{ usage >&2; exit 2; }
+prepare_json=
+[[ $prepare == default ]] || prepare_json=", \"prepare_segments\": $prepare"
 ((duration > 0 && connections >= threads && threads > 0 && workers > 0 &&
 	batch > 0)) || { usage >&2; exit 2; }
 
@@ -272,7 +281,7 @@ start_edge() {
   "workers": $workers,
   "worker_ring": "$ring",
   "log": { "dir": "$log", "durability": "$durability",
-           "commits_in_flight": $inflight },
+           "commits_in_flight": $inflight${prepare_json} },
   "limits": { "batch_events": $((batch > 1000 ? batch : 1000)),
               "connections": $((connections + 1024)) },
   "trusted_proxies": [],
@@ -384,7 +393,7 @@ status=0
 	--duration "$duration" --warmup "$warmup" --connections "$connections" \
 	--threads "$threads" --workers "$workers" --batch "$batch" \
 	--commits-in-flight "$inflight" --worker-ring "$ring" \
-	--durability "$durability" \
+	--durability "$durability" --prepare-segments "$prepare" \
 	--log-dir "$logdir" --fs "$fs" --quick "$quick" \
 	--user-agent "$ua" | tee "$stem.txt" || status=$?
 echo "results: $stem.json $stem.txt (exit status $status)"
