@@ -44,6 +44,7 @@
 #include <sys/file.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -204,8 +205,10 @@ struct alog_log {
 	pthread_cond_t prep_cv; /* the preparer waits for work or a nap */
 	enum { PREP_EMPTY, PREP_WORKING, PREP_READY, PREP_TAKEN } prep_state;
 	int prep_fd;         /* PREP_READY: the prepared file, open */
-	uint64_t prep_bytes; /* its size while it exists (in disk_bytes) */
+	uint64_t prep_bytes; /* its size from the start of its preparation
+			      * to its roll: counted in disk_bytes */
 	uint64_t prep_retry_ns;
+	unsigned prep_fails_in_row;
 	uint64_t rolls_prepared, rolls_plain, prepare_errors;
 	int prepare_last_error;
 	pthread_t prep_thread;
@@ -1025,7 +1028,19 @@ static int prepare_file(struct alog_log *log, bool pace)
 				continue;
 			}
 		} else {
+			/* Paced like the direct writes: each chunk on the
+			 * disk before the nap, and out of the page cache. */
 			rc = log_pwrite_all(fd, log->zeros, n, pos);
+			if (rc == 0 &&
+			    sync_file_range(fd, (off_t)pos, (off_t)n,
+					    SYNC_FILE_RANGE_WAIT_BEFORE |
+						    SYNC_FILE_RANGE_WRITE |
+						    SYNC_FILE_RANGE_WAIT_AFTER) !=
+				    0)
+				rc = -errno;
+			if (rc == 0)
+				(void)posix_fadvise(fd, (off_t)pos, (off_t)n,
+						    POSIX_FADV_DONTNEED);
 		}
 		if (rc < 0)
 			break;
@@ -1046,10 +1061,30 @@ static int prepare_file(struct alog_log *log, bool pace)
 }
 
 /*
+ * Room to prepare a segment: the budget must hold it and one more plain
+ * segment besides (a roll can come while it is being made), and the
+ * filesystem must have twice a segment free, so the preparer never takes
+ * the last space a roll or a seal needs.
+ */
+static bool prep_room(struct alog_log *log)
+{
+	uint64_t seg = log->o.segment_bytes_max;
+	struct statvfs vfs;
+
+	if (log->o.disk_budget_bytes > 0 &&
+	    log->disk_bytes + 2 * seg > log->o.disk_budget_bytes)
+		return false;
+	if (fstatvfs(log->dirfd, &vfs) != 0)
+		return true; /* fallocate will tell */
+	return (uint64_t)vfs.f_bavail * vfs.f_frsize >= 2 * seg;
+}
+
+/*
  * Keep the next segment ready: whenever there is none, the log is healthy
- * and the disk budget has room for one more segment, make one. After a
- * failure, try again a second later. Retention frees space without a
- * signal, so the budget is looked at again every second.
+ * and there is room (prep_room), make one; its bytes count in disk_bytes
+ * from the start. After a failure wait 1 s, doubling up to 64 s while
+ * failures follow each other. Retention frees space without a signal, so
+ * the room is looked at again every second.
  */
 static void *prep_main(void *arg)
 {
@@ -1058,32 +1093,38 @@ static void *prep_main(void *arg)
 	pthread_mutex_lock(&log->mu);
 	while (!log->closing) {
 		uint64_t now = alog_mono_ns();
-		bool room = log->o.disk_budget_bytes == 0 ||
-			    log->disk_bytes + log->o.segment_bytes_max <=
-				    log->o.disk_budget_bytes;
 		int rc;
 
-		if (log->prep_state != PREP_EMPTY || !room || log->failed ||
-		    now < log->prep_retry_ns) {
+		if (log->prep_state != PREP_EMPTY || log->failed ||
+		    now < log->prep_retry_ns || !prep_room(log)) {
 			cond_wait_ms(&log->prep_cv, &log->mu, 1000);
 			continue;
 		}
 		log->prep_state = PREP_WORKING;
 		log->prep_bytes = log->o.segment_bytes_max;
+		log->disk_bytes += log->prep_bytes;
 		pthread_mutex_unlock(&log->mu);
 		rc = prepare_file(log, true);
 		pthread_mutex_lock(&log->mu);
 		if (rc >= 0) {
 			log->prep_fd = rc;
 			log->prep_state = PREP_READY;
+			log->prep_fails_in_row = 0;
 			continue;
 		}
 		log->prep_state = PREP_EMPTY;
+		log->disk_bytes -= log->prep_bytes;
 		log->prep_bytes = 0;
 		if (rc != -ECANCELED) {
+			unsigned k = log->prep_fails_in_row < 6 ?
+					     log->prep_fails_in_row :
+					     6;
+
 			log->prepare_errors++;
 			log->prepare_last_error = rc;
-			log->prep_retry_ns = alog_mono_ns() + 1000000000ull;
+			log->prep_fails_in_row++;
+			log->prep_retry_ns =
+				alog_mono_ns() + (1000000000ull << k);
 		}
 	}
 	pthread_mutex_unlock(&log->mu);
@@ -1506,15 +1547,19 @@ static void *commit_main(void *arg)
 
 		if (log->roll_pending) {
 			uint64_t base = log->next_offset;
+			/* A prepared segment's bytes are counted already
+			 * (disk_bytes holds them from the start of its
+			 * preparation): it needs no room. */
+			int prep_fd = log->prep_state == PREP_READY ?
+					      log->prep_fd :
+					      -1;
 			bool over_budget =
-				log->o.disk_budget_bytes > 0 &&
+				prep_fd < 0 && log->o.disk_budget_bytes > 0 &&
 				log->disk_bytes + log->o.segment_bytes_max >
 					log->o.disk_budget_bytes;
 			bool prepared = false;
-			int prep_fd = -1;
 
-			if (!over_budget && log->prep_state == PREP_READY) {
-				prep_fd = log->prep_fd;
+			if (prep_fd >= 0) {
 				log->prep_fd = -1;
 				log->prep_state = PREP_TAKEN;
 			}
@@ -1524,17 +1569,23 @@ static void *commit_main(void *arg)
 			} else {
 				rc = segment_create(log, base, prep_fd, &fresh);
 				prepared = rc == 0 && prep_fd >= 0;
-				/* The prepared file failed: the plain way. */
+				/* The prepared file failed: the plain way, in
+				 * the room it held. */
 				if (rc < 0 && prep_fd >= 0)
 					rc = segment_create(log, base, -1,
 							    &fresh);
 			}
 			pthread_mutex_lock(&log->mu);
 			if (prep_fd >= 0) {
-				/* Gone: renamed, or deleted on failure. */
+				/* Renamed, or deleted on failure: its bytes
+				 * are the new segment's, or nobody's. */
+				if (rc < 0)
+					log->disk_bytes -= log->prep_bytes;
 				log->prep_state = PREP_EMPTY;
 				log->prep_bytes = 0;
 				pthread_cond_signal(&log->prep_cv);
+			} else if (rc == 0) {
+				log->disk_bytes += fresh->cap_bytes;
 			}
 			if (rc == 0) {
 				if (prepared)
@@ -1555,8 +1606,6 @@ static void *commit_main(void *arg)
 							     &log->mu, 1000);
 					continue;
 				}
-			} else {
-				log->disk_bytes += fresh->cap_bytes;
 			}
 		}
 
@@ -1935,6 +1984,7 @@ int alog_log_append(struct alog_log *log, const struct iovec *iov, unsigned n,
 		if (log->fill_seg_pos + total > log->fill_seg_cap) {
 			/* The budget is known here: fail without a trip. */
 			if (log->o.disk_budget_bytes > 0 &&
+			    log->prep_state != PREP_READY &&
 			    log->disk_bytes + log->o.segment_bytes_max >
 				    log->o.disk_budget_bytes) {
 				rc = -EDQUOT;
@@ -2093,7 +2143,7 @@ void alog_log_stats(struct alog_log *log, struct alog_log_stats *st)
 	st->next_offset = log->next_offset;
 	st->durable_offset = log->durable_offset;
 	st->segments = log->nsealed + 1;
-	st->disk_bytes = log->disk_bytes + log->prep_bytes;
+	st->disk_bytes = log->disk_bytes;
 	st->disk_budget_bytes = log->o.disk_budget_bytes;
 	st->commits = log->commits;
 	st->fsyncs = log->fsyncs;

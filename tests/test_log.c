@@ -1104,6 +1104,52 @@ static int fail_prepare(void)
 	return -EIO;
 }
 
+static int slow_prepare(void)
+{
+	usleep(1500 * 1000); /* longer than filling a 1 MiB segment */
+	return 0;
+}
+
+/* Bytes of the log's segment and temp files as the filesystem has them. */
+static uint64_t dir_bytes(const char *dir)
+{
+	char cmd[4400];
+	unsigned long long n = 0;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd),
+		 "find '%s' -maxdepth 1 -type f \\( -name '*.seg' -o -name "
+		 "'*.tmp' \\) -printf '%%s\\n' | awk '{s+=$1} END{print s+0}'",
+		 dir);
+	p = popen(cmd, "r");
+	REQUIRE(p);
+	CHECK(fscanf(p, "%llu", &n) == 1);
+	pclose(p);
+	return n;
+}
+
+/* Append until the budget stops it, checking the files on disk against
+ * the budget as it goes; *n: records appended. */
+static int fill_to_budget(struct alog_log *log, const char *dir,
+			  uint64_t budget, uint64_t *n)
+{
+	uint8_t buf[1024];
+	uint64_t i;
+	int rc = 0;
+
+	for (i = 0; i < 100000; i++) {
+		struct iovec iov = { buf, payload_for(i, buf, sizeof(buf)) };
+
+		rc = alog_log_append_wait(log, &iov, 1, NULL, NULL);
+		if (rc < 0)
+			break;
+		if (i % 250 == 0)
+			CHECK(dir_bytes(dir) <= budget);
+	}
+	*n = i;
+	return rc;
+}
+
 static bool file_exists(const char *dir, const char *name, off_t *size)
 {
 	char path[4300];
@@ -1224,34 +1270,61 @@ static void test_prepared_segments(void)
 	CHECK_EQ(check_range(dir, 0, n + 4000), n + 4000);
 	t_rmrf(dir);
 
-	/* The budget holds the prepared file too: 2 MiB = the active
-	 * segment and one more, so once the prepared one is in use
-	 * nothing more is made, and appends stop at the budget. */
+	/* The budget holds the prepared file too, from the start of its
+	 * making: with 4 MiB of 1 MiB segments the preparer makes one only
+	 * while the budget has room for it and a plain roll besides. */
 	o.create = true;
-	o.disk_budget_bytes = 2u << 20;
+	o.disk_budget_bytes = 4u << 20;
 	log = alog_log_open(dir, &o, &err);
 	REQUIRE(log);
 	CHECK(wait_prepared(log, 2u << 20));
-	for (i = 0; i < 100000; i++) {
-		uint8_t buf[1024];
-		struct iovec iov = { buf, payload_for(i, buf, sizeof(buf)) };
-
-		rc = alog_log_append_wait(log, &iov, 1, NULL, NULL);
-		if (rc < 0)
-			break;
-		if (i % 500 == 0) {
-			alog_log_stats(log, &st);
-			CHECK(st.disk_bytes <= o.disk_budget_bytes);
-		}
-	}
+	rc = fill_to_budget(log, dir, o.disk_budget_bytes, &i);
 	CHECK_EQ(rc, -EDQUOT);
 	alog_log_stats(log, &st);
-	CHECK_EQ(st.segments, 2);
-	CHECK_EQ(st.rolls_prepared, 1);
+	CHECK_EQ(st.segments, 4);
+	CHECK_EQ(st.rolls_prepared, 2);
+	CHECK_EQ(st.rolls_plain, 1);
 	CHECK(st.disk_bytes <= o.disk_budget_bytes);
 	CHECK(!file_exists(dir, "next.seg.tmp", NULL));
 	alog_log_close(log);
 	CHECK_EQ(check_range(dir, 0, i), i);
+	t_rmrf(dir);
+
+	/* A slow preparer: rolls come while it works (the plain way, in
+	 * the room it left), and the files never pass the budget. */
+	log_fault_prepare_hook = slow_prepare;
+	log = alog_log_open(dir, &o, &err);
+	REQUIRE(log);
+	rc = fill_to_budget(log, dir, o.disk_budget_bytes, &i);
+	CHECK_EQ(rc, -EDQUOT);
+	alog_log_stats(log, &st);
+	CHECK(st.rolls_plain >= 1);
+	CHECK(st.disk_bytes <= o.disk_budget_bytes);
+	alog_log_close(log);
+	log_fault_prepare_hook = NULL;
+	CHECK(dir_bytes(dir) <= o.disk_budget_bytes);
+	CHECK_EQ(check_range(dir, 0, i), i);
+	t_rmrf(dir);
+
+	/* Write mode (one batch in flight there too): padded commits, a
+	 * reopen finds everything. */
+	o.disk_budget_bytes = 0;
+	o.durability = ALOG_DURABLE_WRITE;
+	o.fsync_interval_ms = 50;
+	log = alog_log_open(dir, &o, &err);
+	REQUIRE(log);
+	CHECK_EQ(append_range(log, 0, 6000), 0);
+	CHECK(alog_log_sync(log) == 0);
+	alog_log_stats(log, &st);
+	CHECK(st.rolls_prepared >= 1);
+	alog_log_close(log);
+	o.create = false;
+	o.prepare_segments = false;
+	log = alog_log_open(dir, &o, &err);
+	REQUIRE(log);
+	CHECK_EQ(alog_log_recovery(log)->bytes_dropped, 0);
+	alog_log_close(log);
+	CHECK_EQ(check_range(dir, 0, 6000), 6000);
 	t_rmrf(dir);
 	free(dir);
 }
