@@ -1306,9 +1306,31 @@ static void test_prepared_segments(void)
 	CHECK_EQ(check_range(dir, 0, i), i);
 	t_rmrf(dir);
 
+	/* A new log whose first segment cannot be prepared opens anyway
+	 * (the plain way) and says so; closing while the preparer works
+	 * leaves no half-made file. */
+	o.disk_budget_bytes = 0;
+	log_fault_prepare_hook = fail_prepare;
+	log = alog_log_open(dir, &o, &err);
+	REQUIRE(log);
+	alog_log_stats(log, &st);
+	CHECK(st.prepare_errors >= 1);
+	CHECK_EQ(append_range(log, 0, 100), 0);
+	alog_log_close(log);
+	log_fault_prepare_hook = slow_prepare;
+	o.create = false;
+	log = alog_log_open(dir, &o, &err);
+	REQUIRE(log);
+	usleep(100 * 1000); /* the preparer is in its first chunk now */
+	alog_log_close(log);
+	log_fault_prepare_hook = NULL;
+	CHECK(!file_exists(dir, "next.seg.tmp", NULL));
+	CHECK_EQ(check_range(dir, 0, 100), 100);
+	t_rmrf(dir);
+	o.create = true;
+
 	/* Write mode (one batch in flight there too): padded commits, a
 	 * reopen finds everything. */
-	o.disk_budget_bytes = 0;
 	o.durability = ALOG_DURABLE_WRITE;
 	o.fsync_interval_ms = 50;
 	log = alog_log_open(dir, &o, &err);
