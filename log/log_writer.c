@@ -819,6 +819,9 @@ static int log_recover(struct alog_log *log)
 
 		rc = segment_create(log, log->meta.start_offset,
 				    pfd >= 0 ? pfd : -1, &seg);
+		if (rc < 0 && pfd >= 0) /* the plain way then */
+			rc = segment_create(log, log->meta.start_offset, -1,
+					    &seg);
 		if (rc < 0)
 			goto out;
 	}
@@ -1062,21 +1065,25 @@ static int prepare_file(struct alog_log *log, bool pace)
 
 /*
  * Room to prepare a segment: the budget must hold it and one more plain
- * segment besides (a roll can come while it is being made), and the
- * filesystem must have twice a segment free, so the preparer never takes
- * the last space a roll or a seal needs.
+ * segment besides (a roll can come while it is being made). Under mu.
  */
-static bool prep_room(struct alog_log *log)
+static bool prep_budget_room(const struct alog_log *log)
 {
-	uint64_t seg = log->o.segment_bytes_max;
+	return log->o.disk_budget_bytes == 0 ||
+	       log->disk_bytes + 2 * log->o.segment_bytes_max <=
+		       log->o.disk_budget_bytes;
+}
+
+/* And the filesystem must have twice a segment free, so the preparer
+ * never takes the last space a roll or a seal needs. Without mu. */
+static bool prep_fs_room(const struct alog_log *log)
+{
 	struct statvfs vfs;
 
-	if (log->o.disk_budget_bytes > 0 &&
-	    log->disk_bytes + 2 * seg > log->o.disk_budget_bytes)
-		return false;
 	if (fstatvfs(log->dirfd, &vfs) != 0)
 		return true; /* fallocate will tell */
-	return (uint64_t)vfs.f_bavail * vfs.f_frsize >= 2 * seg;
+	return (uint64_t)vfs.f_bavail * vfs.f_frsize >=
+	       2 * log->o.segment_bytes_max;
 }
 
 /*
@@ -1095,17 +1102,31 @@ static void *prep_main(void *arg)
 		uint64_t now = alog_mono_ns();
 		int rc;
 
+		bool fs_room;
+
 		if (log->prep_state != PREP_EMPTY || log->failed ||
-		    now < log->prep_retry_ns || !prep_room(log)) {
+		    now < log->prep_retry_ns || !prep_budget_room(log)) {
 			cond_wait_ms(&log->prep_cv, &log->mu, 1000);
 			continue;
 		}
+		pthread_mutex_unlock(&log->mu);
+		fs_room = prep_fs_room(log);
+		pthread_mutex_lock(&log->mu);
+		if (!fs_room) {
+			cond_wait_ms(&log->prep_cv, &log->mu, 1000);
+			continue;
+		}
+		if (log->closing || log->prep_state != PREP_EMPTY ||
+		    log->failed || !prep_budget_room(log))
+			continue;
 		log->prep_state = PREP_WORKING;
 		log->prep_bytes = log->o.segment_bytes_max;
 		log->disk_bytes += log->prep_bytes;
 		pthread_mutex_unlock(&log->mu);
 		rc = prepare_file(log, true);
 		pthread_mutex_lock(&log->mu);
+		/* A roll may be waiting for this one (commit_main). */
+		pthread_cond_broadcast(&log->work_cv);
 		if (rc >= 0) {
 			log->prep_fd = rc;
 			log->prep_state = PREP_READY;
@@ -1559,6 +1580,13 @@ static void *commit_main(void *arg)
 					log->o.disk_budget_bytes;
 			bool prepared = false;
 
+			if (over_budget && log->prep_state == PREP_WORKING) {
+				/* The budget's last room is the segment being
+				 * prepared: wait for it (made, or failed and
+				 * its room given back) rather than refuse. */
+				cond_wait_ms(&log->work_cv, &log->mu, 100);
+				continue;
+			}
 			if (prep_fd >= 0) {
 				log->prep_fd = -1;
 				log->prep_state = PREP_TAKEN;
@@ -1983,8 +2011,9 @@ int alog_log_append(struct alog_log *log, const struct iovec *iov, unsigned n,
 		}
 		if (log->fill_seg_pos + total > log->fill_seg_cap) {
 			/* The budget is known here: fail without a trip. */
+			/* A segment made or being made needs no room. */
 			if (log->o.disk_budget_bytes > 0 &&
-			    log->prep_state != PREP_READY &&
+			    log->prep_state == PREP_EMPTY &&
 			    log->disk_bytes + log->o.segment_bytes_max >
 				    log->o.disk_budget_bytes) {
 				rc = -EDQUOT;
