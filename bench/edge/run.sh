@@ -380,7 +380,20 @@ run_case() {
 stem=$results/edge-$(date +%Y-%m-%d)
 [[ -e $stem.json ]] && stem=$stem-$(date +%H%M%S)
 
-fs=$(stat -f -c %T "$logdir")
+# The log's filesystem, and for ext* whether it journals: a journal makes
+# each fdatasync that changes the file's extents a journal commit
+# (log.prepare_segments exists for that), so results differ by 2x.
+fs=$(findmnt -no FSTYPE -T "$logdir" 2>/dev/null || stat -f -c %T "$logdir")
+if [[ $fs == ext[234] ]]; then
+	dev=$(findmnt -no SOURCE -T "$logdir" 2>/dev/null || true)
+	if [[ -n $dev ]] && command -v dumpe2fs >/dev/null; then
+		if dumpe2fs -h "$dev" 2>/dev/null | grep -q has_journal; then
+			fs="$fs, journal"
+		elif dumpe2fs -h "$dev" >/dev/null 2>&1; then
+			fs="$fs, no journal"
+		fi
+	fi
+fi
 echo "bench/edge: wrk -t $threads -c $connections, ${warmup}s warm-up +" \
 	"${duration}s per case, $workers workers each, edge log in $logdir ($fs)" >&2
 run_case single nginx /api/event "$tmp/single.body" text/plain 1
