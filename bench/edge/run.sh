@@ -386,12 +386,11 @@ stem=$results/edge-$(date +%Y-%m-%d)
 fs=$(findmnt -no FSTYPE -T "$logdir" 2>/dev/null || stat -f -c %T "$logdir")
 if [[ $fs == ext[234] ]]; then
 	dev=$(findmnt -no SOURCE -T "$logdir" 2>/dev/null || true)
-	if [[ -n $dev ]] && command -v dumpe2fs >/dev/null; then
-		if dumpe2fs -h "$dev" 2>/dev/null | grep -q has_journal; then
-			fs="$fs, journal"
-		elif dumpe2fs -h "$dev" >/dev/null 2>&1; then
-			fs="$fs, no journal"
-		fi
+	dev=${dev##*/}
+	if [[ -n $dev ]] && compgen -G "/proc/fs/jbd2/$dev-*" >/dev/null; then
+		fs="$fs, journal"
+	elif [[ -n $dev && -d /proc/fs/ext4/$dev ]]; then
+		fs="$fs, no journal"
 	fi
 fi
 echo "bench/edge: wrk -t $threads -c $connections, ${warmup}s warm-up +" \
