@@ -62,6 +62,41 @@ static void prefix_push(struct ctx *c, const char *fmt, ...)
 		c->prefix_len = sizeof(c->prefix) - 1;
 }
 
+/* prefix_push without printf, for the per-event prefixes: n bytes of p,
+ * cut where the prefix is full as vsnprintf would. */
+static void prefix_push_bytes(struct ctx *c, const char *p, size_t n)
+{
+	size_t room = sizeof(c->prefix) - 1 - c->prefix_len;
+
+	if (n > room)
+		n = room;
+	memcpy(c->prefix + c->prefix_len, p, n);
+	c->prefix_len += n;
+	c->prefix[c->prefix_len] = '\0';
+}
+
+/* "key." */
+static void prefix_push_key(struct ctx *c, const char *key)
+{
+	prefix_push_bytes(c, key, strlen(key));
+	prefix_push_bytes(c, ".", 1);
+}
+
+/* "name[i]." */
+static void prefix_push_index(struct ctx *c, const char *name, size_t i)
+{
+	char digits[24];
+	size_t n = sizeof(digits);
+
+	do
+		digits[--n] = (char)('0' + i % 10);
+	while ((i /= 10) > 0);
+	prefix_push_bytes(c, name, strlen(name));
+	prefix_push_bytes(c, "[", 1);
+	prefix_push_bytes(c, digits + n, sizeof(digits) - n);
+	prefix_push_bytes(c, "].", 2);
+}
+
 static void prefix_pop(struct ctx *c, size_t len)
 {
 	c->prefix_len = len;
@@ -94,23 +129,27 @@ static int fail(struct ctx *c, const char *field, const char *fmt, ...)
  */
 static size_t json_depth(const char *p, size_t len)
 {
+	const char *s = p, *end = p + len;
 	size_t depth = 0, max = 0;
-	bool in_str = false, esc = false;
 
-	for (size_t i = 0; i < len; i++) {
-		char ch = p[i];
+	while (s < end) {
+		char ch = *s++;
 
-		if (in_str) {
-			if (esc)
-				esc = false;
-			else if (ch == '\\')
-				esc = true;
-			else if (ch == '"')
-				in_str = false;
-			continue;
-		}
 		if (ch == '"') {
-			in_str = true;
+			/* To the next quote after an even run of
+			 * backslashes (memchr: strings are most bytes). */
+			for (;;) {
+				const char *q = memchr(s, '"', (size_t)(end - s));
+				const char *b;
+
+				if (!q)
+					return max;
+				for (b = q; b > s && b[-1] == '\\'; b--)
+					;
+				s = q + 1;
+				if ((q - b) % 2 == 0)
+					break;
+			}
 		} else if (ch == '{' || ch == '[') {
 			if (++depth > max)
 				max = depth;
@@ -836,7 +875,7 @@ static int plausible_props(struct ctx *c, json_t *v, const char *key,
 		json_decref(parsed);
 		return -ENOMEM;
 	}
-	prefix_push(c, "%s.", key);
+	prefix_push_key(c, key);
 	json_object_foreach(v, k, val)
 	{
 		char num[40];
@@ -891,7 +930,7 @@ static int plausible_revenue(struct ctx *c, json_t *v, const char *key,
 
 	if (!json_is_object(v))
 		return fail(c, key, "must be an object");
-	prefix_push(c, "%s.", key);
+	prefix_push_key(c, key);
 	cur = member(v, "currency");
 	if (!cur)
 		return fail(c, "currency", "is required");
@@ -1054,7 +1093,7 @@ static int parse_array(struct ctx *c, json_t *arr,
 
 	json_array_foreach(arr, i, v)
 	{
-		prefix_push(c, "events[%zu].", i);
+		prefix_push_index(c, "events", i);
 		if (!json_is_object(v))
 			return fail(c, "", "must be an object");
 		if ((rc = one(c, v, &c->st->events[i])) ||
