@@ -885,6 +885,25 @@ static void test_depth(void)
 	edge_parse_result_free(&r);
 	expect_refusal("depth 5 over 4", EDGE_EP_EVENT, deep, strlen(deep),
 		       &lim, -EINVAL, "", "nested deeper than 4");
+	/* The prescan's strings: brackets after an escaped quote are still
+	 * inside the string; a quote after an even run of backslashes ends
+	 * it, so the nesting after it counts. */
+	{
+		const char *esc_ok =
+			"{\"eventType\":\"e\",\"sessionId\":\"s\",\"metadata\":"
+			"{\"a\":\"x\\\"[[[[[[{{{\",\"b\":{\"c\":[1]}}}";
+		const char *esc_deep =
+			"{\"eventType\":\"e\",\"sessionId\":\"s\",\"metadata\":"
+			"{\"a\":\"x\\\\\",\"b\":{\"c\":[[1]]}}}";
+
+		CHECK_EQ(edge_event_parse(EDGE_EP_EVENT, esc_ok,
+					  strlen(esc_ok), &lim, &r, &err),
+			 0);
+		edge_parse_result_free(&r);
+		expect_refusal("depth 5 after a backslash pair",
+			       EDGE_EP_EVENT, esc_deep, strlen(esc_deep), &lim,
+			       -EINVAL, "", "nested deeper than 4");
+	}
 
 	REQUIRE(b);
 	p += sprintf(p, "{\"eventType\":\"e\",\"sessionId\":\"s\",\"m\":");
