@@ -1089,8 +1089,7 @@ static bool prep_fs_room(const struct alog_log *log)
 /*
  * Keep the next segment ready: whenever there is none, the log is healthy
  * and there is room (prep_budget_room, prep_fs_room), make one; its bytes
- * count in disk_bytes
- * from the start. After a failure wait 1 s, doubling up to 64 s while
+ * count in disk_bytes from the start. After a failure wait 1 s, doubling up to 64 s while
  * failures follow each other. Retention frees space without a signal, so
  * the room is looked at again every second.
  */
